@@ -1,0 +1,302 @@
+// Every stack configuration key, in one table: its Pulumi type, description, default and
+// value rule. Pulumi.yaml's `config:` block and the README's config reference are generated
+// from this table (npm run docs:config), and a test keeps them in step.
+import { z } from "zod";
+import {
+    aclTag,
+    certificateChain,
+    cidr,
+    cidrList,
+    dnsLabel,
+    dnsName,
+    flag,
+    integer,
+    ipAddress,
+    pinnedImage,
+    port,
+    privateKey,
+    sshPublicKey,
+    text,
+} from "./rules";
+import { isIpAddress } from "./net";
+
+/** Types that a Pulumi.yaml config declaration accepts. */
+export type PulumiType = "string" | "integer" | "boolean" | "array" | "object";
+
+export interface KeySpec {
+    /** The type declared in Pulumi.yaml; stack values arrive as strings and are decoded by it. */
+    readonly type: PulumiType;
+    /** For arrays: the element type declared in Pulumi.yaml. */
+    readonly items?: Exclude<PulumiType, "array">;
+    /** One or two sentences for `pulumi config` and the README. */
+    readonly description: string;
+    /** Omitted for required keys. */
+    readonly default?: unknown;
+    /** Secret keys must be set with `pulumi config set --secret` and stay Outputs in the program. */
+    readonly secret?: boolean;
+    readonly schema: z.ZodType;
+}
+
+const nameserver = text("an IP address or a DNS-over-HTTPS URL").refine(
+    (v) => isIpAddress(v) || /^https:\/\/[^\s/]+(\/\S*)?$/.test(v),
+    { error: "must be an IP address (such as 192.168.1.1) or a DNS-over-HTTPS URL (https://...)" },
+);
+
+const userKey = z.strictObject(
+    {
+        name: dnsLabel("a short name for this key (it names the stack output)"),
+        user: dnsLabel("a headscale user name").optional(),
+        tags: z.array(aclTag(), { error: 'must be a list of tags such as ["tag:ci"]' }).optional(),
+        reusable: flag().default(false),
+        ephemeral: flag().default(false),
+        lifetimeDays: integer(1, 3650).default(90),
+    },
+    { error: "must be an object with name, user or tags, reusable, ephemeral and lifetimeDays" },
+).refine((k) => (k.user === undefined) !== (k.tags === undefined || k.tags.length === 0), {
+    error: "must name either a user (a personal device key) or tags (a tagged key such as tag:ci), not both and not neither",
+});
+
+export const keys = {
+    // --- headscale ---
+    hostname: {
+        type: "string",
+        description: "Public DNS name of the headscale server: clients log in to https://<hostname>. Its A/AAAA record must point at the VPS.",
+        schema: dnsName(),
+    },
+    logLevel: {
+        type: "string",
+        description: "headscale log level: trace, debug, info, warn or error.",
+        default: "info",
+        schema: z.enum(["trace", "debug", "info", "warn", "error"], { error: "must be one of trace, debug, info, warn, error" }),
+    },
+    headscaleImage: {
+        type: "string",
+        description: "headscale container image, pinned to a 0.29.x release. Upgrade one minor version at a time and back up first.",
+        default: "ghcr.io/juanfont/headscale:0.29.2",
+        schema: pinnedImage("ghcr.io/juanfont/headscale:0.29.2"),
+    },
+    tailscaleImage: {
+        type: "string",
+        description: "tailscale container image for the subnet router, pinned to a stable release.",
+        default: "ghcr.io/tailscale/tailscale:v1.104.7",
+        schema: pinnedImage("ghcr.io/tailscale/tailscale:v1.104.7"),
+    },
+
+    // --- the VPS ---
+    vpsIpv4: {
+        type: "string",
+        description: "Public IPv4 address of the VPS. coturn listens on it and headscale's embedded DERP advertises it.",
+        schema: ipAddress("ipv4"),
+    },
+    vpsIpv6: {
+        type: "string",
+        description: "Public IPv6 address of the VPS, or empty if it has none.",
+        default: "",
+        schema: z.union([z.literal(""), ipAddress("ipv6")], { error: "must be empty or a single IPv6 address such as 2001:db8::10" }),
+    },
+    vpsSshHost: {
+        type: "string",
+        description: "Address or name that Pulumi connects to over SSH. Empty means vpsIpv4.",
+        default: "",
+        schema: z.union([z.literal(""), dnsName("a DNS name"), ipAddress("ipv4"), ipAddress("ipv6")], {
+            error: "must be empty (use vpsIpv4), a DNS name or an IP address",
+        }),
+    },
+    vpsSshPort: {
+        type: "integer",
+        description: "SSH port of the VPS, used by Pulumi and by the tunnel.",
+        default: 22,
+        schema: port(),
+    },
+    vpsSshUser: {
+        type: "string",
+        description: "User that Pulumi logs in as. It must be root or have passwordless sudo.",
+        default: "root",
+        schema: text("a Unix user name").regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
+            error: 'must be a Unix user name: lower-case letters, digits, "_" and "-", starting with a letter or "_"',
+        }),
+    },
+    vpsSshPrivateKey: {
+        type: "string",
+        description: "Private key for vpsSshUser (the whole key file). Secret: set it with `pulumi config set --secret vpsSshPrivateKey < key`.",
+        secret: true,
+        schema: privateKey("an SSH private key"),
+    },
+    vpsHostKey: {
+        type: "string",
+        description: "The VPS's SSH host public key, pinned: Pulumi and the tunnel refuse any other. Copy it from the provider's console or /etc/ssh/ssh_host_ed25519_key.pub.",
+        schema: sshPublicKey("an SSH host public key"),
+    },
+    tunnelPort: {
+        type: "integer",
+        description: "Port on the VPS loopback (127.0.0.1) where the reverse tunnel delivers headscale to nginx. Never opened in the firewall.",
+        default: 8080,
+        schema: port(),
+    },
+
+    // --- TLS on the VPS ---
+    tlsMode: {
+        type: "string",
+        description: "How nginx gets its certificate: acme (certbot, HTTP-01 on port 80) or provided (tlsCertificate and tlsPrivateKey).",
+        default: "acme",
+        schema: z.enum(["acme", "provided"], { error: "must be acme or provided" }),
+    },
+    acmeEmail: {
+        type: "string",
+        description: "Contact e-mail for the ACME account (tlsMode acme).",
+        default: "",
+        schema: z.union([z.literal(""), z.email({ error: "must be an e-mail address" })], { error: "must be an e-mail address" }),
+    },
+    tlsCertificate: {
+        type: "string",
+        description: "PEM certificate chain for hostname, leaf first (tlsMode provided).",
+        default: "",
+        schema: z.union([z.literal(""), certificateChain()], {
+            error: "must be a PEM certificate chain, leaf first: -----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----",
+        }),
+    },
+    tlsPrivateKey: {
+        type: "string",
+        description: "PEM private key of tlsCertificate (tlsMode provided). Secret: set it with `pulumi config set --secret tlsPrivateKey < key.pem`.",
+        default: "",
+        secret: true,
+        schema: z.union([z.literal(""), privateKey("a PEM private key")], {
+            error: "must be a PEM private key: the whole file, from -----BEGIN ... PRIVATE KEY----- to -----END ... PRIVATE KEY-----",
+        }),
+    },
+
+    // --- the home cluster ---
+    kubeconfig: {
+        type: "string",
+        description: "Path to the kubeconfig for the home cluster. Empty means $KUBECONFIG or ~/.kube/config.",
+        default: "",
+        schema: text("a file path"),
+    },
+    kubeContext: {
+        type: "string",
+        description: "kubeconfig context to use. Empty means the current context.",
+        default: "",
+        schema: text("a context name"),
+    },
+    namespace: {
+        type: "string",
+        description: "Namespace for headscale and the subnet router.",
+        default: "overlay",
+        schema: dnsLabel("a namespace name"),
+    },
+    podCidrs: {
+        type: "array",
+        items: "string",
+        description: "The cluster's pod CIDRs (k3s: 10.42.0.0/16). Never advertised; LAN routes must not overlap them.",
+        schema: cidrList("CIDRs", "10.42.0.0/16"),
+    },
+    serviceCidrs: {
+        type: "array",
+        items: "string",
+        description: "The cluster's service CIDRs (k3s: 10.43.0.0/16). Never advertised; LAN routes must not overlap them.",
+        schema: cidrList("CIDRs", "10.43.0.0/16"),
+    },
+    storageClass: {
+        type: "string",
+        description: "StorageClass for headscale's database volume. Empty means the cluster default.",
+        default: "",
+        schema: z.union([z.literal(""), dnsLabel("a StorageClass name")], { error: "must be empty or a StorageClass name" }),
+    },
+    storageSize: {
+        type: "string",
+        description: "Size of headscale's database volume.",
+        default: "1Gi",
+        schema: text("a size such as 1Gi").regex(/^[1-9][0-9]*(Mi|Gi|Ti)$/, { error: "must be a size such as 512Mi, 1Gi or 2Gi" }),
+    },
+    metricsNamespace: {
+        type: "string",
+        description: "Namespace allowed to scrape headscale metrics (port 9090). Empty means none.",
+        default: "",
+        schema: z.union([z.literal(""), dnsLabel("a namespace name")], { error: "must be empty or a namespace name" }),
+    },
+
+    // --- the overlay network ---
+    lanRoutes: {
+        type: "array",
+        items: "string",
+        description: "LAN subnets the subnet router advertises. Only these are reachable from the tailnet; cluster and tailnet ranges are refused.",
+        schema: cidrList("LAN subnets", "192.168.1.0/24"),
+    },
+    routerHostname: {
+        type: "string",
+        description: "Node name of the subnet router in headscale.",
+        default: "home-router",
+        schema: dnsLabel("a host name"),
+    },
+    tailnetIpv4Prefix: {
+        type: "string",
+        description: "IPv4 prefix headscale assigns tailnet addresses from: 100.64.0.0/10 or a part of it.",
+        default: "100.64.0.0/10",
+        schema: cidr("100.64.0.0/10"),
+    },
+    tailnetIpv6Prefix: {
+        type: "string",
+        description: "IPv6 prefix headscale assigns tailnet addresses from: fd7a:115c:a1e0::/48 or a part of it.",
+        default: "fd7a:115c:a1e0::/48",
+        schema: cidr("fd7a:115c:a1e0::/48"),
+    },
+
+    // --- DNS for tailnet clients ---
+    magicDns: {
+        type: "boolean",
+        description: "Give every node the name <node>.<dnsBaseDomain>.",
+        default: true,
+        schema: flag(),
+    },
+    dnsBaseDomain: {
+        type: "string",
+        description: "Domain for MagicDNS names. It must differ from hostname and must not contain it.",
+        default: "tailnet.internal",
+        schema: dnsName("a DNS domain such as tailnet.internal"),
+    },
+    dnsNameservers: {
+        type: "array",
+        items: "string",
+        description: "Resolvers pushed to clients for all names. Empty leaves each device's own DNS in charge.",
+        default: [],
+        schema: z.array(nameserver, { error: "must be a list of IP addresses or DNS-over-HTTPS URLs" }),
+    },
+    dnsSplit: {
+        type: "object",
+        description: "Split DNS: domain → list of resolvers, e.g. {home.arpa: [192.168.1.1]}. Those names resolve at home from anywhere.",
+        default: {},
+        schema: z.record(dnsName("a DNS domain such as home.arpa"), z.array(nameserver).min(1, { error: "must list at least one resolver" }), {
+            error: "must map domains to lists of resolvers, for example {home.arpa: [192.168.1.1]}",
+        }),
+    },
+
+    // --- keys ---
+    routerKeyLifetimeDays: {
+        type: "integer",
+        description: "Lifetime in days of the subnet router's preauth key.",
+        default: 90,
+        schema: integer(2, 3650),
+    },
+    routerKeyRotationDays: {
+        type: "integer",
+        description: "A scheduled `pulumi up` mints a new router key every this many days. Must be shorter than the lifetime.",
+        default: 60,
+        schema: integer(1, 3649),
+    },
+    userKeys: {
+        type: "array",
+        items: "object",
+        description: "Extra preauth keys, each {name, user or tags, reusable, ephemeral, lifetimeDays}; e.g. {name: ci, tags: [tag:ci], ephemeral: true}.",
+        default: [],
+        schema: z.array(userKey, { error: "must be a list of key objects" }),
+    },
+} as const satisfies Record<string, KeySpec>;
+
+export type KeyName = keyof typeof keys;
+
+export const keyNames = Object.keys(keys) as KeyName[];
+
+/** The decoded, validated value of every key (secrets still plain strings here). */
+export type ConfigValues = { -readonly [K in KeyName]: z.output<(typeof keys)[K]["schema"]> };
+
+export const secretKeyNames = keyNames.filter((k) => (keys[k] as KeySpec).secret === true);
