@@ -118,7 +118,7 @@ export const keys = {
     },
     vpsSshPrivateKey: {
         type: "string",
-        description: "Private key for vpsSshUser (the whole key file). Secret: set it with `pulumi config set --secret vpsSshPrivateKey < key`.",
+        description: "Private key for vpsSshUser: the whole key file. Secret.",
         secret: true,
         schema: privateKey("an SSH private key"),
     },
@@ -157,7 +157,7 @@ export const keys = {
     },
     tlsPrivateKey: {
         type: "string",
-        description: "PEM private key of tlsCertificate (tlsMode provided). Secret: set it with `pulumi config set --secret tlsPrivateKey < key.pem`.",
+        description: "PEM private key of tlsCertificate (tlsMode provided). Secret.",
         default: "",
         secret: true,
         schema: z.union([z.literal(""), privateKey("a PEM private key")], {

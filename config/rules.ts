@@ -2,14 +2,12 @@
 // because the validator prefixes it with the key and (for non-secrets) the value.
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { addressRange, isCanonical, isIpAddress, parseCidr } from "./net";
+import { addressRange, Cidr, isCanonical, isIpAddress, parseCidr } from "./net";
 
-export const integer = (min: number, max: number) =>
-    z
-        .number({ error: `must be a whole number from ${min} to ${max}` })
-        .int({ error: `must be a whole number from ${min} to ${max}` })
-        .min(min, { error: `must be a whole number from ${min} to ${max}` })
-        .max(max, { error: `must be a whole number from ${min} to ${max}` });
+export const integer = (min: number, max: number) => {
+    const error = `must be a whole number from ${min} to ${max}`;
+    return z.number({ error }).int({ error, abort: true }).min(min, { error, abort: true }).max(max, { error, abort: true });
+};
 
 export const port = () => integer(1, 65535);
 
@@ -19,37 +17,41 @@ export const text = (what: string) => z.string({ error: `must be ${what}` });
 
 export const dnsName = (what = "a DNS name such as headscale.example.com") =>
     text(what)
-        .min(1, { error: `must be ${what}` })
-        .refine((v) => z.hostname().safeParse(v).success && !v.endsWith("."), { error: `must be ${what}` })
-        .refine((v) => v === v.toLowerCase(), { error: "must be lower case" })
-        .refine((v) => v.includes("."), { error: `must be a fully qualified name with at least one dot (${what})` })
-        .refine((v) => !isIpAddress(v), { error: `must be a name, not an IP address (${what})` })
-        .refine((v) => !/^\d+$/.test(v.slice(v.lastIndexOf(".") + 1)), { error: `must end in a real top-level domain, not a number (${what})` });
+        .min(1, { error: `must be ${what}`, abort: true })
+        .refine((v) => z.hostname().safeParse(v).success && !v.endsWith("."), { error: `must be ${what}`, abort: true })
+        .refine((v) => v === v.toLowerCase(), { error: "must be lower case", abort: true })
+        .refine((v) => v.includes("."), { error: `must be a fully qualified name with at least one dot (${what})`, abort: true })
+        .refine((v) => !isIpAddress(v), { error: `must be a name, not an IP address (${what})`, abort: true })
+        .refine((v) => !/^\d+$/.test(v.slice(v.lastIndexOf(".") + 1)), { error: `must end in a real top-level domain, not a number (${what})`, abort: true });
 
 export const ipAddress = (family: "ipv4" | "ipv6") =>
     text(`an ${family === "ipv4" ? "IPv4" : "IPv6"} address`)
         .refine((v) => isIpAddress(v, family), {
             error: `must be a single ${family === "ipv4" ? "IPv4 address such as 203.0.113.10" : "IPv6 address such as 2001:db8::10"}`,
+            abort: true,
         })
         .refine((v) => !["unspecified", "multicast", "broadcast"].includes(addressRange(v)), {
             error: "must be a unicast address of the VPS, not an unspecified, multicast or broadcast address",
+            abort: true,
         });
 
 export const cidr = (example = "192.168.1.0/24") =>
     text(`a CIDR such as ${example}`)
-        .refine((v) => parseCidr(v) !== undefined, { error: `must be a CIDR (address/prefix length) such as ${example}` })
-        .refine((v) => { const c = parseCidr(v); return c === undefined || isCanonical(c); }, {
+        .refine((v) => parseCidr(v) !== undefined, { error: `must be a CIDR (address/prefix length) such as ${example}`, abort: true })
+        .refine((v) => isCanonical(parseCidr(v) as Cidr), {
             error: "has host bits set; write the network address (for example 192.168.1.0/24, not 192.168.1.7/24)",
+            abort: true,
         });
 
 export const cidrList = (what: string, example: string) =>
     z.array(cidr(example), { error: `must be a list of ${what}, for example [${example}]` })
-        .min(1, { error: `must list at least one ${what.replace(/s$/, "")}` });
+        .min(1, { error: `must list at least one ${what.replace(/s$/, "")}`, abort: true });
 
 /** An OpenSSH public key line ("type base64 [comment]") whose key blob names the same type. */
 export const sshPublicKey = (what: string) =>
     text(what).refine(isSshPublicKey, {
         error: `must be ${what}: one line "ssh-ed25519 AAAA..." as printed by ssh-keyscan or found in /etc/ssh/ssh_host_ed25519_key.pub`,
+        abort: true,
     });
 
 const sshKeyTypes = [
@@ -112,6 +114,7 @@ export const pinnedImage = (example: string) =>
 export const dnsLabel = (what: string) =>
     text(what).regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
         error: `must be ${what}: lower-case letters, digits and "-", 1-63 characters, starting and ending with a letter or digit`,
+        abort: true,
     });
 
 /** A headscale tag such as "tag:ci". */

@@ -3,7 +3,7 @@
 // commands run there or locally. Secrets are already "[secret]" in what these rules see.
 import YAML from "yaml";
 import { RecordedResource } from "./recorder";
-import { Json, SECRET, showValue } from "./values";
+import { Json, SECRET, showValue, unwrapSecrets } from "./values";
 
 export interface Artifact {
     readonly kind: string;
@@ -15,7 +15,7 @@ export interface Artifact {
 export function resourceArtifacts(resource: RecordedResource): Artifact[] {
     const inputs = showValue(resource.inputs).value as Record<string, Json>;
     const k8s = /^kubernetes:[^:]+:([A-Za-z]+)$/.exec(resource.type);
-    if (k8s && !resource.type.endsWith("List")) return kubernetesArtifacts(resource, inputs);
+    if (k8s && !resource.type.endsWith("List")) return kubernetesArtifacts(resource, inputs, unwrapSecrets(resource.inputs) as Record<string, unknown>);
     switch (resource.type) {
         case "command:remote:Command":
         case "command:local:Command":
@@ -27,17 +27,17 @@ export function resourceArtifacts(resource: RecordedResource): Artifact[] {
     }
 }
 
-function kubernetesArtifacts(resource: RecordedResource, inputs: Record<string, Json>): Artifact[] {
+function kubernetesArtifacts(resource: RecordedResource, inputs: Record<string, Json>, unwrapped: Record<string, unknown>): Artifact[] {
     const manifest = { ...inputs };
     const kind = String(manifest.kind ?? resource.type.split(":").pop());
     const metadata = (manifest.metadata ?? {}) as Record<string, Json>;
     const objectName = typeof metadata.name === "string" ? metadata.name : resource.name;
     if (kind === "Secret") {
-        // Belt and braces: whatever the program marked, Secret payloads are never shown.
+        // A Secret's payload is never shown, whatever the program marked; its key names are.
         for (const field of ["data", "stringData"]) {
-            const payload = manifest[field];
+            const payload = unwrapped[field];
             if (payload && typeof payload === "object" && !Array.isArray(payload)) {
-                manifest[field] = Object.fromEntries(Object.keys(payload).map((k) => [k, SECRET]));
+                manifest[field] = Object.fromEntries(Object.keys(payload).sort().map((k) => [k, SECRET]));
             }
         }
     }
@@ -53,7 +53,8 @@ function kubernetesArtifacts(resource: RecordedResource, inputs: Record<string, 
 
 function commandArtifact(resource: RecordedResource, inputs: Record<string, Json>): Artifact {
     const remote = resource.type.startsWith("command:remote:");
-    const connection = (inputs.connection ?? {}) as Record<string, Json>;
+    // The SDK makes the whole connection secret; its address is not, and is worth showing.
+    const connection = (unwrapSecrets(resource.inputs) as { connection?: Record<string, unknown> }).connection ?? {};
     const where = remote ? `on ${connection.user ?? "root"}@${connection.host}:${connection.port ?? 22} over SSH` : "on the machine running pulumi";
     const sections = [
         `# ${resource.type} "${resource.name}", run ${where}.`,

@@ -24,7 +24,8 @@ async function main(): Promise<number> {
         return 2;
     }
 
-    const projectDir = path.resolve(__dirname, "..");
+    // Like the Pulumi CLI, work on the project in the current directory (npm run starts in it).
+    const projectDir = process.cwd();
     const outDir = path.join(projectDir, "out", stack);
     try {
         const result = await runPlan({ projectDir, stack, outDir });
@@ -33,7 +34,7 @@ async function main(): Promise<number> {
             return 1;
         }
         const { summary } = result;
-        console.log(`Plan of stack "${stack}" written to ${path.relative(process.cwd(), outDir) || "."}/`);
+        console.log(`Plan of stack "${stack}" written to ${path.relative(projectDir, outDir)}/`);
         console.log(`  ${summary.resources.length} resources, ${summary.artifacts.length} files (see summary.json)`);
         for (const [name, value] of Object.entries(summary.outputs)) console.log(`  output ${name}: ${JSON.stringify(value)}`);
         if (summary.setBeforeUp.length > 0) {

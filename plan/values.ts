@@ -56,6 +56,18 @@ export function showValue(value: unknown): Shown {
 }
 
 /**
+ * The value with secrets unwrapped. Only for reading named fields that are not sensitive
+ * but travel inside a secret (an SSH connection's host, a Secret's key names).
+ */
+export function unwrapSecrets(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    if (value === null || typeof value !== "object") return value;
+    const o = value as Record<string, unknown>;
+    if (o[sigKey] === sig.secret) return unwrapSecrets(o.value);
+    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, unwrapSecrets(v)]));
+}
+
+/**
  * A stable SHA-256 of a property value, secrets included. Each secret is hashed on its
  * own first, so the digest changes when a secret changes but never carries the secret.
  */

@@ -1,0 +1,150 @@
+// `npm run plan`: the offline plan of a stack, as a newcomer runs it.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, describe, it } from "node:test";
+import { placeholderKeypair } from "../plan/placeholderKeys";
+import { Summary } from "../plan/plan";
+import { runTs } from "./helpers/run";
+import { repoRoot } from "./helpers/stack";
+
+const planScript = path.join(repoRoot, "plan", "main.ts");
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-plan-"));
+after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+/** A project directory that shares the program but has its own stack files and out/. */
+function project(stacks: Record<string, string>): string {
+    const dir = fs.mkdtempSync(path.join(scratch, "project-"));
+    fs.symlinkSync(path.join(repoRoot, "index.ts"), path.join(dir, "index.ts"));
+    fs.copyFileSync(path.join(repoRoot, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+    for (const [stack, text] of Object.entries(stacks)) fs.writeFileSync(path.join(dir, `Pulumi.${stack}.yaml`), text);
+    return dir;
+}
+
+const example = fs.readFileSync(path.join(repoRoot, "Pulumi.home.yaml"), "utf8");
+
+function listFiles(dir: string): string[] {
+    return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+        .sort();
+}
+
+function treeDigest(dir: string): string {
+    const hash = createHash("sha256");
+    for (const file of listFiles(dir)) hash.update(file).update("\0").update(fs.readFileSync(path.join(dir, file))).update("\0");
+    return hash.digest("hex");
+}
+
+describe("npm run plan", () => {
+    const dir = project({ home: example });
+    const first = runTs(planScript, [], dir);
+    const out = path.join(dir, "out", "home");
+
+    it("plans the home stack by default and says which secrets to set before pulumi up", () => {
+        assert.equal(first.status, 0, first.stderr);
+        assert.match(first.stdout, /Plan of stack "home" written to out\/home\//);
+        assert.match(first.stdout, /Set before pulumi up:\n  overlay:vpsSshPrivateKey: not in Pulumi.home.yaml/);
+    });
+
+    it("writes summary.json listing every resource with type, name, parent, dependencies, secrets and an input hash", () => {
+        const summary: Summary = JSON.parse(fs.readFileSync(path.join(out, "summary.json"), "utf8"));
+        assert.equal(summary.project, "overlay");
+        assert.equal(summary.stack, "home");
+        assert.deepEqual(summary.setBeforeUp.map((p) => p.key), ["overlay:vpsSshPrivateKey"]);
+        const names = summary.resources.map((r) => r.name);
+        assert.deepEqual(names, ["home-cluster", "tunnel", "tunnel-key"]);
+        for (const r of summary.resources) {
+            assert.deepEqual(Object.keys(r).sort(), ["dependsOn", "inputsSha256", "name", "parent", "provider", "secretInputs", "secretOutputs", "type"]);
+            assert.match(r.inputsSha256, /^[0-9a-f]{64}$/);
+            if (r.parent !== null) assert.ok(names.includes(r.parent), `${r.name}'s parent ${r.parent} is not in the list`);
+            for (const d of r.dependsOn) assert.ok(names.includes(d), `${r.name} depends on unknown ${d}`);
+        }
+        const key = summary.resources.find((r) => r.name === "tunnel-key");
+        assert.equal(key?.parent, "tunnel");
+        assert.ok(key?.secretOutputs.includes("privateKeyOpenssh"));
+        assert.equal(summary.outputs.loginServer, "https://headscale.example.com");
+    });
+
+    it("lists every file it wrote as an artifact with a kind, and nothing else", () => {
+        const summary: Summary = JSON.parse(fs.readFileSync(path.join(out, "summary.json"), "utf8"));
+        for (const a of summary.artifacts) assert.ok(a.kind.length > 0 && a.path.length > 0);
+        assert.deepEqual(summary.artifacts.map((a) => a.path).sort(), listFiles(out));
+        const config = JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8"));
+        assert.equal(config.vpsSshPrivateKey, "[secret]");
+        assert.deepEqual(config.lanRoutes, ["192.168.1.0/24"]);
+    });
+
+    it("writes no secret into out/", () => {
+        // The secrets this plan handled: the stand-in SSH key and the tunnel's private key.
+        const secrets = [placeholderKeypair("config overlay:vpsSshPrivateKey"), placeholderKeypair("tls.PrivateKey tunnel-key")]
+            .map((k) => k.privateKeyPem.split("\n")[1]);
+        for (const file of listFiles(out)) {
+            const text = fs.readFileSync(path.join(out, file), "utf8");
+            assert.doesNotMatch(text, /PRIVATE KEY/, `${file} contains a private key`);
+            for (const secret of secrets) assert.ok(!text.includes(secret), `${file} contains a secret`);
+        }
+    });
+
+    it("writes byte-identical plans for the same config", () => {
+        const before = treeDigest(out);
+        const again = runTs(planScript, ["--stack", "home"], dir);
+        assert.equal(again.status, 0, again.stderr);
+        assert.equal(treeDigest(out), before);
+    });
+});
+
+describe("npm run plan on other stacks", () => {
+    it("rejects invalid config with every message, exits non-zero and writes nothing", () => {
+        const bad = example
+            .replace("overlay:hostname: headscale.example.com", "overlay:hostname: not a hostname")
+            .replace("    - 192.168.1.0/24\n  overlay:routerHostname", "    - 10.42.0.0/16\n  overlay:routerHostname");
+        const dir = project({ bad });
+        const run = runTs(planScript, ["--stack", "bad"], dir);
+        assert.equal(run.status, 1);
+        assert.match(run.stderr, /The stack configuration has 2 problems/);
+        assert.match(run.stderr, /1\. overlay:hostname must be a DNS name/);
+        assert.match(run.stderr, /2\. overlay:lanRoutes\[0\] \(10\.42\.0\.0\/16\) overlaps the cluster pod CIDR/);
+        assert.match(run.stderr, /No plan was written/);
+        assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+        assert.equal(fs.existsSync(path.join(dir, "out")), false);
+    });
+
+    it("leaves an earlier plan untouched when the config turns bad", () => {
+        const dir = project({ home: example });
+        assert.equal(runTs(planScript, [], dir).status, 0);
+        const before = treeDigest(path.join(dir, "out", "home"));
+        fs.writeFileSync(path.join(dir, "Pulumi.home.yaml"), example.replace("overlay:vpsSshPort: 22", "overlay:vpsSshPort: 0"));
+        const run = runTs(planScript, [], dir);
+        assert.equal(run.status, 1);
+        assert.match(run.stderr, /overlay:vpsSshPort must be a whole number from 1 to 65535 \(got 0\)/);
+        assert.equal(treeDigest(path.join(dir, "out", "home")), before);
+    });
+
+    it("stands in for encrypted secrets it cannot decrypt and says so", () => {
+        const encrypted = `${example}  overlay:vpsSshPrivateKey:\n    secure: v1:c2FsdA==:ZW5jcnlwdGVk\n`;
+        const dir = project({ enc: encrypted });
+        const run = runTs(planScript, ["--stack", "enc"], dir);
+        assert.equal(run.status, 0, run.stderr);
+        assert.match(run.stdout, /overlay:vpsSshPrivateKey: encrypted in Pulumi.enc.yaml; the offline plan cannot decrypt it/);
+    });
+
+    it("refuses a secret written in plain text in the stack file", () => {
+        const key = placeholderKeypair("tests: plain secret").privateKeyPem;
+        const plain = `${example}  overlay:vpsSshPrivateKey: |\n${key.trimEnd().split("\n").map((l) => `    ${l}`).join("\n")}\n`;
+        const dir = project({ plain });
+        const run = runTs(planScript, ["--stack", "plain"], dir);
+        assert.equal(run.status, 1);
+        assert.match(run.stderr, /overlay:vpsSshPrivateKey is stored in plain text/);
+        assert.ok(!run.stderr.includes(key.split("\n")[1]), "the key is echoed");
+    });
+
+    it("says how to create a stack file that does not exist", () => {
+        const dir = project({ home: example });
+        const run = runTs(planScript, ["--stack", "prod"], dir);
+        assert.equal(run.status, 1);
+        assert.match(run.stderr, /There is no Pulumi.prod.yaml; copy Pulumi.home.yaml/);
+    });
+});
