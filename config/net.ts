@@ -9,7 +9,8 @@ export interface Cidr {
 
 /** Parses "a.b.c.d/n" or "x::/n"; returns undefined for anything else. */
 export function parseCidr(text: string): Cidr | undefined {
-    if (!text.includes("/")) return undefined;
+    const slash = text.indexOf("/");
+    if (slash < 0 || !isIpAddress(text.slice(0, slash))) return undefined;
     try {
         const [address, prefixLength] = ipaddr.parseCIDR(text);
         return { text, address, prefixLength };

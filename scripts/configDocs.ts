@@ -36,7 +36,7 @@ export function renderReadmeTable(): string {
         const spec: KeySpec = keys[name];
         const type = spec.type === "array" ? `array of ${spec.items}` : spec.type;
         const def = spec.default === undefined ? "**required**" : `\`${JSON.stringify(spec.default)}\``;
-        const description = spec.description.replace(/\|/g, "\\|");
+        const description = spec.description.replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(/>/g, "&gt;");
         return `| \`${name}\` | ${type}${spec.secret ? " (secret)" : ""} | ${def} | ${description} |`;
     });
     return [readmeStart, "| Key | Type | Default | Description |", "|---|---|---|---|", ...rows, readmeEnd].join("\n");
