@@ -9,3 +9,6 @@ export const loginServer = home.loginServer;
 export const routerNodeName = home.routerNodeName;
 export const vpsHostKeyFingerprint = home.vpsHostKeyFingerprint;
 export const tunnelPublicKey = home.tunnelPublicKey;
+export const namespace = home.namespace;
+export const headscaleService = home.headscaleService;
+export const routerDeployment = home.routerDeployment;

@@ -82,6 +82,13 @@ export const keys = {
         schema: pinnedImage("ghcr.io/tailscale/tailscale:v1.104.7"),
     },
 
+    tunnelImage: {
+        type: "string",
+        description: "Image of the router's tunnel container: it must ship autossh and the OpenSSH client. Pin it by digest once you have checked it.",
+        default: "docker.io/jnovack/autossh:2.0.1",
+        schema: pinnedImage("docker.io/jnovack/autossh:2.0.1"),
+    },
+
     // --- the VPS ---
     vpsIpv4: {
         type: "string",
@@ -221,6 +228,12 @@ export const keys = {
         items: "string",
         description: "LAN subnets the subnet router advertises. Only these are reachable from the tailnet; cluster and tailnet ranges are refused.",
         schema: cidrList("LAN subnets", "192.168.1.0/24"),
+    },
+    routerPrivileged: {
+        type: "boolean",
+        description: "Run the router's tailscale container privileged, which it needs for /dev/net/tun and IP forwarding on runc 1.2+ unless a device plugin provides the tun device.",
+        default: true,
+        schema: flag(),
     },
     routerHostname: {
         type: "string",

@@ -69,7 +69,9 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
         setBeforeUp: prepared.pending,
         outputs,
         resources: summarise(recorded),
-        artifacts: [...artifacts.map(({ kind, path: p }) => ({ kind, path: p })), { kind: "summary", path: "summary.json" }],
+        artifacts: [...artifacts, { kind: "summary", path: "summary.json" }]
+            .map(({ kind, path: p }) => ({ kind, path: p }))
+            .sort((a, b) => a.path.localeCompare(b.path)),
     };
     writeAtomically(options.outDir, [...artifacts, { kind: "summary", path: "summary.json", content: json(summary) }]);
     return { ok: true, summary };

@@ -2,6 +2,9 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { StackConfig } from "../config";
 import { sshFingerprint } from "../config/rules";
+import { HeadscaleServer } from "../components/headscale";
+import { headscalePorts } from "../components/headscale/config";
+import { routerSelector, SubnetRouter } from "../components/router";
 import { TunnelKeypair } from "../components/tunnelKeypair";
 
 /** What a user needs after `pulumi up` of the home stack. */
@@ -10,6 +13,9 @@ export interface HomeStackOutputs {
     readonly routerNodeName: string;
     readonly vpsHostKeyFingerprint: string;
     readonly tunnelPublicKey: pulumi.Output<string>;
+    readonly namespace: pulumi.Output<string>;
+    readonly headscaleService: pulumi.Output<string>;
+    readonly routerDeployment: pulumi.Output<string>;
 }
 
 /**
@@ -19,17 +25,69 @@ export interface HomeStackOutputs {
 export function createHomeStack(config: StackConfig): HomeStackOutputs {
     // Every cluster resource goes through this provider, so the kubeconfig and context
     // come from the stack config rather than from whatever the shell happens to point at.
-    new k8s.Provider("home-cluster", {
+    const cluster = new k8s.Provider("home-cluster", {
         kubeconfig: config.kubeconfig || undefined,
         context: config.kubeContext || undefined,
     });
+    const inCluster = { providers: { kubernetes: cluster } };
+    const loginServer = `https://${config.hostname}`;
 
     const tunnelKey = new TunnelKeypair("tunnel");
 
+    const headscale = new HeadscaleServer("headscale", {
+        namespace: config.namespace,
+        image: config.headscaleImage,
+        config: {
+            hostname: config.hostname,
+            tailnetIpv4Prefix: config.tailnetIpv4Prefix,
+            tailnetIpv6Prefix: config.tailnetIpv6Prefix,
+            vpsIpv4: config.vpsIpv4,
+            vpsIpv6: config.vpsIpv6,
+            trustedProxies: config.podCidrs,
+            logLevel: config.logLevel,
+            magicDns: config.magicDns,
+            dnsBaseDomain: config.dnsBaseDomain,
+            dnsNameservers: config.dnsNameservers,
+            dnsSplit: config.dnsSplit,
+        },
+        policy: { lanRoutes: config.lanRoutes, extraTags: config.userKeys.flatMap((k) => k.tags ?? []) },
+        storageSize: config.storageSize,
+        storageClass: config.storageClass,
+        metricsNamespace: config.metricsNamespace,
+        routerSelector,
+        // The router's tailscale container is privileged unless configured otherwise.
+        namespaceLabels: config.routerPrivileged ? { "pod-security.kubernetes.io/enforce": "privileged" } : {},
+    }, inCluster);
+
+    const router = new SubnetRouter("router", {
+        namespace: headscale.namespace,
+        tailscaleImage: config.tailscaleImage,
+        tunnelImage: config.tunnelImage,
+        loginServer,
+        hostname: config.routerHostname,
+        lanRoutes: config.lanRoutes,
+        // The key lifecycle (minting, rotation, route approval) is not built yet: until it
+        // is, the router starts without a key and waits. README.md says how to mint one.
+        authKey: pulumi.secret(""),
+        privileged: config.routerPrivileged,
+        tunnel: {
+            sshHost: config.vpsSshHost || config.vpsIpv4,
+            sshPort: config.vpsSshPort,
+            hostKey: config.vpsHostKey,
+            privateKey: tunnelKey.privateKeyOpenssh,
+            tunnelPort: config.tunnelPort,
+            targetHost: headscale.serviceHost,
+            targetPort: headscalePorts.http,
+        },
+    }, inCluster);
+
     return {
-        loginServer: `https://${config.hostname}`,
+        loginServer,
         routerNodeName: config.routerHostname,
         vpsHostKeyFingerprint: sshFingerprint(config.vpsHostKey),
         tunnelPublicKey: tunnelKey.publicKeyOpenssh,
+        namespace: headscale.namespace,
+        headscaleService: headscale.serviceHost,
+        routerDeployment: router.deploymentName,
     };
 }

@@ -55,7 +55,11 @@ describe("npm run plan", () => {
         assert.equal(summary.stack, "home");
         assert.deepEqual(summary.setBeforeUp.map((p) => p.key), ["overlay:vpsSshPrivateKey"]);
         const names = summary.resources.map((r) => r.name);
-        assert.deepEqual(names, ["home-cluster", "tunnel", "tunnel-key"]);
+        assert.deepEqual(names, [
+            "headscale", "headscale-config", "headscale-namespace", "headscale-networkpolicy", "headscale-service", "headscale-statefulset",
+            "home-cluster", "router", "router-credentials", "router-deployment", "router-role", "router-rolebinding", "router-serviceaccount",
+            "tunnel", "tunnel-key",
+        ]);
         for (const r of summary.resources) {
             assert.deepEqual(Object.keys(r).sort(), ["dependsOn", "inputsSha256", "name", "parent", "provider", "secretInputs", "secretOutputs", "type"]);
             assert.match(r.inputsSha256, /^[0-9a-f]{64}$/);
@@ -65,11 +69,24 @@ describe("npm run plan", () => {
         const key = summary.resources.find((r) => r.name === "tunnel-key");
         assert.equal(key?.parent, "tunnel");
         assert.ok(key?.secretOutputs.includes("privateKeyOpenssh"));
+        // The router's Secret takes the tunnel key, so Pulumi orders it after the key.
+        const credentials = summary.resources.find((r) => r.name === "router-credentials");
+        assert.ok(credentials?.dependsOn.includes("tunnel-key"));
+        assert.deepEqual(credentials?.secretInputs, ["stringData"]);
+        assert.equal(credentials?.provider, "home-cluster");
         assert.equal(summary.outputs.loginServer, "https://headscale.example.com");
     });
 
     it("lists every file it wrote as an artifact with a kind, and nothing else", () => {
         const summary: Summary = JSON.parse(fs.readFileSync(path.join(out, "summary.json"), "utf8"));
+        const manifests = summary.artifacts.filter((a) => a.kind === "kubernetes-manifest").map((a) => a.path).sort();
+        assert.deepEqual(manifests, [
+            "k8s/configmap-headscale.yaml", "k8s/deployment-subnet-router.yaml", "k8s/namespace-overlay.yaml", "k8s/networkpolicy-headscale.yaml",
+            "k8s/role-subnet-router.yaml", "k8s/rolebinding-subnet-router.yaml", "k8s/secret-subnet-router-credentials.yaml",
+            "k8s/service-headscale.yaml", "k8s/serviceaccount-subnet-router.yaml", "k8s/statefulset-headscale.yaml",
+        ]);
+        assert.ok(summary.artifacts.some((a) => a.path === "k8s/configmap-headscale/config.yaml" && a.kind === "configmap-file"));
+        assert.ok(summary.artifacts.some((a) => a.path === "k8s/configmap-headscale/policy.hujson" && a.kind === "configmap-file"));
         for (const a of summary.artifacts) assert.ok(a.kind.length > 0 && a.path.length > 0);
         assert.deepEqual(summary.artifacts.map((a) => a.path).sort(), listFiles(out));
         const config = JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8"));

@@ -1,67 +1,50 @@
 // The Pulumi program itself (index.ts) under the mock runtime: bad config stops it before
 // any resource is registered; good config builds the stack.
 import assert from "node:assert/strict";
-import * as path from "node:path";
-import { before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { RawConfig } from "../config";
-import { RecordedResource, startRecording } from "../plan/recorder";
-import { showValue } from "../plan/values";
 import { badConfigs } from "./helpers/badConfigs";
-import { exampleConfig, project, repoRoot, testSshKey } from "./helpers/stack";
-
-const entry = path.join(repoRoot, "index.ts");
-let recorded: RecordedResource[];
-
-/** Evaluates index.ts afresh with the given config; returns its exports or throws its error. */
-async function evaluate(config: RawConfig): Promise<Record<string, unknown>> {
-    recorded.length = 0;
-    pulumi.runtime.setAllConfig(config.values, [...config.secretKeys]);
-    delete require.cache[require.resolve(entry)];
-    const program = require(entry);
-    // Let every registration reach the (mock) engine before looking.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    return program;
-}
+import { evaluate, valueOf } from "./helpers/evaluate";
+import { exampleConfig, testSshKey } from "./helpers/stack";
 
 describe("the program under the mock runtime", () => {
-    before(async () => {
-        recorded = await startRecording(project, "test");
-    });
-
     for (const bad of badConfigs) {
         it(`stops on ${bad.title} with a RunError naming ${bad.key}, and registers nothing`, async () => {
-            await assert.rejects(evaluate(exampleConfig(bad.variant)), (err: Error) => {
-                assert.ok(pulumi.RunError.isInstance(err), `expected a RunError (printed without a stack trace), got ${err.name}`);
-                assert.match(err.message, /nothing was created or changed/);
-                assert.ok(err.message.includes(bad.key), `the message does not name ${bad.key}:\n${err.message}`);
-                assert.ok(!err.message.includes(testSshKey.split("\n")[1]), "the message quotes the SSH key");
-                return true;
-            });
-            assert.deepEqual(recorded.map((r) => r.name), []);
+            const run = await evaluate(exampleConfig(bad.variant));
+            assert.ok(run.error, "the program accepted the configuration");
+            assert.ok(pulumi.RunError.isInstance(run.error), `expected a RunError (printed without a stack trace), got ${run.error.name}`);
+            assert.match(run.error.message, /nothing was created or changed/);
+            assert.ok(run.error.message.includes(bad.key), `the message does not name ${bad.key}:\n${run.error.message}`);
+            assert.ok(!run.error.message.includes(testSshKey.split("\n")[1]), "the message quotes the SSH key");
+            assert.deepEqual(run.resources.map((r) => r.name), []);
         });
     }
 
     it("builds the stack from the example config, connecting to the configured cluster", async () => {
-        const program = await evaluate(exampleConfig({ set: { kubeconfig: "/etc/overlay/kubeconfig", kubeContext: "home-admin" } }));
-        const byName = new Map(recorded.map((r) => [r.name, r]));
-        const cluster = byName.get("home-cluster");
-        assert.equal(cluster?.type, "pulumi:providers:kubernetes");
-        const inputs = showValue(cluster?.inputs).value as Record<string, unknown>;
-        assert.equal(inputs.kubeconfig, "/etc/overlay/kubeconfig");
-        assert.equal(inputs.context, "home-admin");
+        const run = await evaluate(exampleConfig({ set: { kubeconfig: "/etc/overlay/kubeconfig", kubeContext: "home-admin" } }));
+        assert.equal(run.error, undefined);
+        const cluster = run.inputs("home-cluster");
+        assert.equal(cluster.kubeconfig, "/etc/overlay/kubeconfig");
+        assert.equal(cluster.context, "home-admin");
+        const clusterUrn = run.resources.find((r) => r.name === "home-cluster")?.urn;
+        for (const r of run.resources.filter((x) => x.type.startsWith("kubernetes:"))) {
+            assert.ok(r.provider.startsWith(`${clusterUrn}::`), `${r.name} does not use the configured cluster`);
+        }
 
-        const key = byName.get("tunnel-key");
+        const key = run.resources.find((r) => r.name === "tunnel-key");
         assert.equal(key?.type, "tls:index/privateKey:PrivateKey");
-        assert.equal(key?.parent, byName.get("tunnel")?.urn, "the key is a child of the TunnelKeypair component");
-        assert.equal((showValue(key?.inputs).value as Record<string, unknown>).algorithm, "ED25519");
+        assert.equal(key?.parent, run.resources.find((r) => r.name === "tunnel")?.urn, "the key is a child of the TunnelKeypair component");
+        assert.equal(run.inputs("tunnel-key").algorithm, "ED25519");
         assert.ok(key?.additionalSecretOutputs.includes("privateKeyOpenssh"));
 
-        assert.equal(program.loginServer, "https://headscale.example.com");
-        assert.equal(program.routerNodeName, "home-router");
-        assert.match(String(program.vpsHostKeyFingerprint), /^SHA256:[A-Za-z0-9+/]{43}$/);
-        const tunnelKey = program.tunnelPublicKey as pulumi.Output<string>;
+        assert.equal(run.exports.loginServer, "https://headscale.example.com");
+        assert.equal(run.exports.routerNodeName, "home-router");
+        assert.match(String(run.exports.vpsHostKeyFingerprint), /^SHA256:[A-Za-z0-9+/]{43}$/);
+        const tunnelKey = run.exports.tunnelPublicKey as pulumi.Output<string>;
         assert.equal(await pulumi.isSecret(tunnelKey), false, "the public key is not a secret");
-        assert.match(await new Promise<string>((resolve) => tunnelKey.apply(resolve)), /^ssh-ed25519 AAAA\S+$/);
+        assert.match(await valueOf<string>(tunnelKey), /^ssh-ed25519 AAAA\S+$/);
+        assert.equal(await valueOf(run.exports.namespace), "overlay");
+        assert.equal(await valueOf(run.exports.headscaleService), "headscale.overlay.svc");
+        assert.equal(await valueOf(run.exports.routerDeployment), "subnet-router");
     });
 });

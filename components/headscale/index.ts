@@ -1,0 +1,169 @@
+import { createHash } from "node:crypto";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { labelsFor, selectorFor } from "../labels";
+import { containerPaths, HeadscaleConfigArgs, headscalePorts, policyFileName, renderHeadscaleConfig } from "./config";
+import { PolicyArgs, renderPolicy } from "./policy";
+
+export interface HeadscaleServerArgs {
+    /** Namespace to create; everything of the overlay lives in it. */
+    readonly namespace: string;
+    /** Pinned headscale image (0.29.x). */
+    readonly image: string;
+    readonly config: HeadscaleConfigArgs;
+    readonly policy: PolicyArgs;
+    /** Size of the database volume, e.g. "1Gi". */
+    readonly storageSize: string;
+    /** StorageClass of the database volume; "" means the cluster default. */
+    readonly storageClass: string;
+    /** Namespace allowed to scrape metrics; "" means none. */
+    readonly metricsNamespace: string;
+    /** Pod labels of the subnet router, the only client allowed to reach headscale. */
+    readonly routerSelector: Record<string, string>;
+    /** Namespace labels, e.g. the Pod Security level the router needs. */
+    readonly namespaceLabels?: Record<string, string>;
+}
+
+export const headscaleName = "headscale";
+
+/**
+ * headscale in the home cluster: its namespace, config and policy, a one-replica
+ * StatefulSet with sqlite on a volume, a ClusterIP Service for the tunnel, and a
+ * NetworkPolicy that admits only the subnet router (and, optionally, metrics scrapers).
+ */
+export class HeadscaleServer extends pulumi.ComponentResource {
+    /** The namespace's name. */
+    public readonly namespace: pulumi.Output<string>;
+    /** In-cluster DNS name of the Service, e.g. headscale.overlay.svc. */
+    public readonly serviceHost: pulumi.Output<string>;
+    /** The pod that `kubectl exec` reaches for the headscale CLI. */
+    public readonly podName: pulumi.Output<string>;
+    public readonly statefulSet: k8s.apps.v1.StatefulSet;
+
+    constructor(name: string, args: HeadscaleServerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("overlay:components:HeadscaleServer", name, {}, opts);
+        const parent = { parent: this };
+        const labels = labelsFor(headscaleName, "control-server");
+        const selector = selectorFor(headscaleName);
+
+        const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
+            metadata: { name: args.namespace, labels: { ...labelsFor(args.namespace, "namespace"), ...args.namespaceLabels } },
+        }, parent);
+        const ns = namespace.metadata.name;
+
+        const configYaml = renderHeadscaleConfig(args.config);
+        const policyText = renderPolicy(args.policy);
+        const configMap = new k8s.core.v1.ConfigMap(`${name}-config`, {
+            metadata: { name: headscaleName, namespace: ns, labels },
+            data: { "config.yaml": configYaml, [policyFileName]: policyText },
+        }, parent);
+
+        const service = new k8s.core.v1.Service(`${name}-service`, {
+            metadata: { name: headscaleName, namespace: ns, labels },
+            spec: {
+                type: "ClusterIP",
+                selector,
+                ports: [{ name: "http", port: headscalePorts.http, targetPort: "http", protocol: "TCP" }],
+            },
+        }, parent);
+
+        const probe = (periodSeconds: number, failureThreshold: number) => ({
+            httpGet: { path: "/health", port: "http" },
+            periodSeconds,
+            failureThreshold,
+            timeoutSeconds: 5,
+        });
+        this.statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, {
+            metadata: { name: headscaleName, namespace: ns, labels },
+            spec: {
+                replicas: 1,
+                serviceName: service.metadata.name,
+                selector: { matchLabels: selector },
+                template: {
+                    metadata: {
+                        labels,
+                        // Rolls the pod when config or policy change, and only then.
+                        annotations: { "overlay/config-sha256": sha256(configYaml + policyText) },
+                    },
+                    spec: {
+                        automountServiceAccountToken: false,
+                        enableServiceLinks: false,
+                        securityContext: {
+                            runAsNonRoot: true,
+                            runAsUser: 65532,
+                            runAsGroup: 65532,
+                            fsGroup: 65532,
+                            seccompProfile: { type: "RuntimeDefault" },
+                        },
+                        containers: [{
+                            name: "headscale",
+                            image: args.image,
+                            args: ["serve"],
+                            ports: [
+                                { name: "http", containerPort: headscalePorts.http, protocol: "TCP" },
+                                { name: "metrics", containerPort: headscalePorts.metrics, protocol: "TCP" },
+                            ],
+                            readinessProbe: probe(10, 3),
+                            livenessProbe: probe(20, 6),
+                            resources: {
+                                requests: { cpu: "50m", memory: "64Mi" },
+                                limits: { cpu: "1", memory: "512Mi" },
+                            },
+                            securityContext: {
+                                allowPrivilegeEscalation: false,
+                                readOnlyRootFilesystem: true,
+                                runAsNonRoot: true,
+                                capabilities: { drop: ["ALL"] },
+                            },
+                            volumeMounts: [
+                                { name: "config", mountPath: containerPaths.config, readOnly: true },
+                                { name: "data", mountPath: containerPaths.data },
+                                { name: "run", mountPath: containerPaths.run },
+                                { name: "tmp", mountPath: "/tmp" },
+                            ],
+                        }],
+                        volumes: [
+                            { name: "config", configMap: { name: configMap.metadata.name } },
+                            { name: "run", emptyDir: {} },
+                            { name: "tmp", emptyDir: {} },
+                        ],
+                    },
+                },
+                volumeClaimTemplates: [{
+                    metadata: { name: "data", labels },
+                    spec: {
+                        accessModes: ["ReadWriteOnce"],
+                        resources: { requests: { storage: args.storageSize } },
+                        ...(args.storageClass ? { storageClassName: args.storageClass } : {}),
+                    },
+                }],
+            },
+        }, parent);
+
+        new k8s.networking.v1.NetworkPolicy(`${name}-networkpolicy`, {
+            metadata: { name: headscaleName, namespace: ns, labels },
+            spec: {
+                podSelector: { matchLabels: selector },
+                policyTypes: ["Ingress"],
+                ingress: [
+                    { from: [{ podSelector: { matchLabels: args.routerSelector } }], ports: [{ port: headscalePorts.http, protocol: "TCP" }] },
+                    ...(args.metricsNamespace
+                        ? [{
+                            from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": args.metricsNamespace } } }],
+                            ports: [{ port: headscalePorts.metrics, protocol: "TCP" }],
+                        }]
+                        : []),
+                ],
+            },
+        }, parent);
+
+        this.namespace = ns;
+        this.serviceHost = pulumi.interpolate`${service.metadata.name}.${ns}.svc`;
+        this.podName = pulumi.interpolate`${this.statefulSet.metadata.name}-0`;
+        this.registerOutputs({ namespace: this.namespace, serviceHost: this.serviceHost, podName: this.podName });
+    }
+}
+
+function sha256(text: string): string {
+    return createHash("sha256").update(text).digest("hex");
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs the real programs the tests check generated files with, so that `npm test` runs
+# on a fresh Debian 12 machine:
+#   - Debian packages: shellcheck (when run as root and a package is missing);
+#   - headscale v0.29.2, built from the Go module proxy into .tools/bin.
+# Environment: TOOLS_DIR (default: <repo>/.tools). Re-running changes nothing.
+set -euo pipefail
+
+info() { printf 'install-test-tools: %s\n' "$*" >&2; }
+fatal() { info "error: $*"; exit 1; }
+
+readonly headscale_module="github.com/juanfont/headscale"
+readonly headscale_version="v0.29.2"
+readonly debian_packages=(shellcheck)
+
+# --- Debian packages, installed only when missing ---
+install_debian_packages() {
+    local missing=()
+    local pkg
+    for pkg in "${debian_packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    [[ $(id -u) -eq 0 ]] || fatal "missing Debian packages: ${missing[*]} (install them, or run as root)"
+    info "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# --- headscale, built as its own main module so its go.mod and go.sum apply exactly ---
+# (`go install MODULE@VERSION` would do the same but first lists all versions, which the
+# module proxy may refuse for this module.)
+install_headscale() {
+    local bin="$1/headscale"
+    # A build from the module directory reports version "dev"; a stamp file records ours.
+    if [[ -x $bin && $(cat "$bin.version" 2>/dev/null) == "$headscale_version" ]]; then
+        return 0
+    fi
+    command -v go >/dev/null || fatal "Go is required to build headscale ${headscale_version}"
+    info "building headscale ${headscale_version} (a few minutes the first time)"
+    local dir
+    dir=$(go mod download -json "${headscale_module}@${headscale_version}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [[ -n $dir && -d $dir ]] || fatal "could not download ${headscale_module}@${headscale_version}"
+    (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -o "$bin" ./cmd/headscale)
+    "$bin" version >/dev/null || fatal "the headscale build does not run"
+    printf '%s\n' "$headscale_version" >"$bin.version"
+}
+
+main() {
+    local repo tools
+    repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    tools="${TOOLS_DIR:-$repo/.tools}"
+    mkdir -p "$tools/bin"
+    install_debian_packages
+    install_headscale "$tools/bin"
+}
+
+main "$@"

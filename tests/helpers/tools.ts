@@ -1,0 +1,19 @@
+// Real programs the tests check generated files with. They are installed by
+// scripts/install-test-tools.sh, which `npm test` runs first.
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { repoRoot } from "./stack";
+
+const toolsBin = process.env.TOOLS_DIR ? path.join(process.env.TOOLS_DIR, "bin") : path.join(repoRoot, ".tools", "bin");
+
+/** The path of a tool, or an error that says how to install it. Never a silent skip. */
+export function requireTool(name: string): string {
+    const local = path.join(toolsBin, name);
+    if (fs.existsSync(local)) return local;
+    try {
+        return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
+    } catch {
+        throw new Error(`${name} is not installed: run \`bash scripts/install-test-tools.sh\` (npm test runs it first)`);
+    }
+}

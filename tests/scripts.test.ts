@@ -1,0 +1,39 @@
+// Every shell script of the project parses and is shellcheck-clean.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import { repoRoot } from "./helpers/stack";
+import { requireTool } from "./helpers/tools";
+
+const ignored = new Set(["node_modules", ".git", "out", ".tools"]);
+
+function shellScripts(dir: string): string[] {
+    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        if (ignored.has(e.name)) return [];
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) return shellScripts(full);
+        return e.name.endsWith(".sh") || full === path.join(repoRoot, ".ci", "run") ? [full] : [];
+    });
+}
+
+describe("shell scripts", () => {
+    const scripts = shellScripts(repoRoot);
+
+    it("include .ci/run and the tool installer", () => {
+        const names = scripts.map((s) => path.relative(repoRoot, s));
+        assert.ok(names.includes(".ci/run") && names.includes("scripts/install-test-tools.sh"), names.join(", "));
+    });
+
+    for (const script of scripts) {
+        const name = path.relative(repoRoot, script);
+        it(`${name} parses and passes shellcheck`, () => {
+            const parse = spawnSync("bash", ["-n", script], { encoding: "utf8" });
+            assert.equal(parse.status, 0, parse.stderr);
+            const check = spawnSync(requireTool("shellcheck"), ["--severity=style", script], { encoding: "utf8" });
+            assert.equal(check.status, 0, check.stdout + check.stderr);
+            assert.match(fs.readFileSync(script, "utf8"), /^#!\/usr\/bin\/env bash\n[\s\S]*set -euo pipefail/);
+        });
+    }
+});
