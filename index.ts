@@ -12,3 +12,4 @@ export const tunnelPublicKey = home.tunnelPublicKey;
 export const namespace = home.namespace;
 export const headscaleService = home.headscaleService;
 export const routerDeployment = home.routerDeployment;
+export const vpsHostKey = home.vpsHostKey;

@@ -2,6 +2,7 @@
 // inputs: Kubernetes manifests, files inside ConfigMaps, files copied to the VPS and the
 // commands run there or locally. Secrets are already "[secret]" in what these rules see.
 import YAML from "yaml";
+import { stepFiles } from "../components/vps/steps";
 import { RecordedResource } from "./recorder";
 import { Json, SECRET, showValue, unwrapSecrets } from "./values";
 
@@ -18,6 +19,7 @@ export function resourceArtifacts(resource: RecordedResource): Artifact[] {
     if (k8s && !resource.type.endsWith("List")) return kubernetesArtifacts(resource, inputs, unwrapSecrets(resource.inputs) as Record<string, unknown>);
     switch (resource.type) {
         case "command:remote:Command":
+            return [commandArtifact(resource, inputs), ...vpsFiles(inputs)];
         case "command:local:Command":
             return [commandArtifact(resource, inputs)];
         case "command:remote:CopyToRemote":
@@ -68,6 +70,16 @@ function commandArtifact(resource: RecordedResource, inputs: Record<string, Json
     }
     if (typeof inputs.stdin === "string") sections.push(`\n## stdin\n${inputs.stdin}`);
     return { kind: remote ? "remote-command" : "local-command", path: `commands/${resource.name}.txt`, content: `${sections.join("\n").trimEnd()}\n` };
+}
+
+// A VPS step carries the files it installs in its stdin (components/vps/steps.ts).
+function vpsFiles(inputs: Record<string, Json>): Artifact[] {
+    if (typeof inputs.stdin !== "string" || inputs.stdin === SECRET) return [];
+    return Object.entries(stepFiles(inputs.stdin)).map(([target, content]) => ({
+        kind: "vps-file",
+        path: `vps/${target.replace(/^\/+/, "")}`,
+        content,
+    }));
 }
 
 function copyArtifact(resource: RecordedResource, inputs: Record<string, Json>): Artifact {

@@ -12,6 +12,10 @@ export function computedOutputs(type: string, name: string, _inputs: Record<stri
                 privateKeyPem: key.privateKeyPem,
             };
         }
+        case "command:remote:Command":
+        case "command:local:Command":
+            // What a command prints is known only when it runs.
+            return { stdout: "(printed by the command at pulumi up)", stderr: "" };
         default:
             return {};
     }

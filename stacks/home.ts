@@ -6,6 +6,7 @@ import { HeadscaleServer } from "../components/headscale";
 import { headscalePorts } from "../components/headscale/config";
 import { routerSelector, SubnetRouter } from "../components/router";
 import { TunnelKeypair } from "../components/tunnelKeypair";
+import { VpsEdge } from "../components/vps";
 
 /** What a user needs after `pulumi up` of the home stack. */
 export interface HomeStackOutputs {
@@ -16,6 +17,7 @@ export interface HomeStackOutputs {
     readonly namespace: pulumi.Output<string>;
     readonly headscaleService: pulumi.Output<string>;
     readonly routerDeployment: pulumi.Output<string>;
+    readonly vpsHostKey: pulumi.Output<string>;
 }
 
 /**
@@ -33,6 +35,19 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
     const loginServer = `https://${config.hostname}`;
 
     const tunnelKey = new TunnelKeypair("tunnel");
+    const sshHost = config.vpsSshHost || config.vpsIpv4;
+
+    const vps = new VpsEdge("vps", {
+        connection: { host: sshHost, port: config.vpsSshPort, user: config.vpsSshUser, privateKey: config.vpsSshPrivateKey, hostKey: config.vpsHostKey },
+        hostname: config.hostname,
+        vpsIpv4: config.vpsIpv4,
+        vpsIpv6: config.vpsIpv6,
+        tunnelPort: config.tunnelPort,
+        tunnelPublicKey: tunnelKey.publicKeyOpenssh,
+        tls: config.tlsMode === "acme"
+            ? { mode: "acme", email: config.acmeEmail }
+            : { mode: "provided", certificate: config.tlsCertificate, privateKey: config.tlsPrivateKey },
+    });
 
     const headscale = new HeadscaleServer("headscale", {
         namespace: config.namespace,
@@ -71,7 +86,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         authKey: pulumi.secret(""),
         privileged: config.routerPrivileged,
         tunnel: {
-            sshHost: config.vpsSshHost || config.vpsIpv4,
+            sshHost,
             sshPort: config.vpsSshPort,
             hostKey: config.vpsHostKey,
             privateKey: tunnelKey.privateKeyOpenssh,
@@ -89,5 +104,6 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         namespace: headscale.namespace,
         headscaleService: headscale.serviceHost,
         routerDeployment: router.deploymentName,
+        vpsHostKey: vps.hostKey,
     };
 }

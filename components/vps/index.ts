@@ -1,0 +1,99 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { headscalePorts } from "../headscale/config";
+import { renderTurnserverConf, turnserverConfPath } from "./coturn";
+import { firewallPath, renderFirewall } from "./firewall";
+import { acmeTlsFiles, nginxSitePath, providedTlsFiles, renderNginxSite } from "./nginx";
+import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "./sshd";
+import { renderStepStdin, StepCall, stepCommand, StepName } from "./steps";
+
+export type VpsTls =
+    | { readonly mode: "acme"; readonly email: string }
+    | { readonly mode: "provided"; readonly certificate: string; readonly privateKey: pulumi.Input<string> };
+
+export interface VpsEdgeArgs {
+    /** How Pulumi reaches the VPS; the host key is pinned. */
+    readonly connection: {
+        readonly host: string;
+        readonly port: number;
+        readonly user: string;
+        readonly privateKey: pulumi.Input<string>;
+        /** "ssh-ed25519 AAAA...": Pulumi refuses any other host. */
+        readonly hostKey: string;
+    };
+    readonly hostname: string;
+    readonly vpsIpv4: string;
+    /** "" when the VPS has no IPv6. */
+    readonly vpsIpv6: string;
+    readonly tunnelPort: number;
+    /** The tunnel keypair's public half, authorised for the tunnel user. */
+    readonly tunnelPublicKey: pulumi.Input<string>;
+    readonly tls: VpsTls;
+}
+
+/**
+ * The VPS edge: the tunnel user and its sshd rules, nginx in front of headscale, coturn for
+ * STUN and the firewall, each its own idempotent step over SSH. `pulumi destroy` runs each
+ * step's remove, which undoes what it added (distribution packages stay installed).
+ */
+export class VpsEdge extends pulumi.ComponentResource {
+    /** The VPS's ED25519 host key, as the tunnel step read it on the VPS. */
+    public readonly hostKey: pulumi.Output<string>;
+
+    constructor(name: string, args: VpsEdgeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("overlay:components:VpsEdge", name, {}, opts);
+        const connection = {
+            host: args.connection.host,
+            port: args.connection.port,
+            user: args.connection.user,
+            privateKey: args.connection.privateKey,
+            hostKey: args.connection.hostKey,
+        };
+        const step = (id: string, script: StepName, call: pulumi.Input<StepCall>, removeParams: string[], extra: pulumi.CustomResourceOptions = {}, secret = false) =>
+            new command.remote.Command(`${name}-${id}`, {
+                connection,
+                create: stepCommand("apply", args.connection.user),
+                update: stepCommand("apply", args.connection.user),
+                delete: `${stepCommand("remove", args.connection.user)}${removeParams.map((p) => ` ${p}`).join("")}`,
+                stdin: secret
+                    ? pulumi.secret(pulumi.output(call).apply((c) => renderStepStdin(script, c as StepCall)))
+                    : pulumi.output(call).apply((c) => renderStepStdin(script, c as StepCall)),
+                // Steps log to stderr what they change; the secret-bearing one logs nothing.
+                logging: secret ? "none" : "stdoutAndStderr",
+            }, { parent: this, ...extra, ...(secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}) });
+
+        const tunnel = step("tunnel-endpoint", "tunnel-endpoint", pulumi.output(args.tunnelPublicKey).apply((publicKey) => ({
+            files: {
+                [authorizedKeysPath]: renderAuthorizedKeys({ publicKey, tunnelPort: args.tunnelPort }),
+                [sshdDropInPath]: renderSshdDropIn({ tunnelPort: args.tunnelPort }),
+            },
+        })), []);
+
+        const tlsFiles = args.tls.mode === "acme" ? acmeTlsFiles(args.hostname) : providedTlsFiles(args.hostname);
+        const tlsKey = args.tls.mode === "provided"
+            ? step("tls-key", "tls-key", pulumi.output(args.tls.privateKey).apply((key) => ({ files: { [tlsFiles.privateKey]: key } })), [args.hostname], {}, true)
+            : undefined;
+        const site = { hostname: args.hostname, tunnelPort: args.tunnelPort };
+        const nginx = step("nginx", "nginx", {
+            params: [args.hostname, args.tls.mode, args.tls.mode === "acme" ? args.tls.email : ""],
+            files: {
+                [nginxSitePath]: renderNginxSite({ ...site, tls: tlsFiles }),
+                [`${nginxSitePath}.http-only`]: renderNginxSite({ ...site, tls: undefined }),
+                ...(args.tls.mode === "provided" ? { [tlsFiles.certificate]: args.tls.certificate } : {}),
+            },
+        }, [args.hostname], { dependsOn: tlsKey ? [tlsKey] : [] });
+
+        const coturn = step("coturn", "coturn", {
+            files: { [turnserverConfPath]: renderTurnserverConf({ listen: [args.vpsIpv4, ...(args.vpsIpv6 ? [args.vpsIpv6] : [])] }) },
+        }, []);
+
+        // Last: every other step has run, so a mistake here cannot cut them off.
+        step("firewall", "firewall", {
+            files: { [firewallPath]: renderFirewall({ sshPort: args.connection.port, stunPort: headscalePorts.stun }) },
+        }, [], { dependsOn: [tunnel, nginx, coturn] });
+
+        // The step prints the host key last.
+        this.hostKey = tunnel.stdout.apply((out) => (out ?? "").trim().split("\n").pop() ?? "");
+        this.registerOutputs({ hostKey: this.hostKey });
+    }
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Helpers shared by the VPS steps. The program sends this file, then one step script, then
+# the line that calls the step's main with its arguments, on stdin to
+# `bash -s -- apply|remove`. Nothing runs until that last line: a truncated copy does nothing.
+# shellcheck disable=SC2317 # some functions are called through "$@" (install_validated)
+set -euo pipefail
+
+# --- log to stderr ---
+info() { printf 'overlay: %s\n' "$*" >&2; }
+fatal() { printf 'overlay: error: %s\n' "$*" >&2; exit 1; }
+
+# --- check prerequisites first, naming what is missing ---
+need_cmd() {
+    command -v "$1" >/dev/null 2>&1 || fatal "this step needs '$1', which is not installed"
+}
+
+need_root() {
+    [[ $(id -u) -eq 0 ]] || fatal "this step must run as root (or through passwordless sudo)"
+}
+
+# --- the arguments after the action: `--file PATH CONTENT` pairs are staged in a scratch
+# directory (removed on exit), the rest are kept in order in `params` ---
+stage_arguments() {
+    workdir=$(mktemp -d)
+    trap 'rm -rf "$workdir"' EXIT
+    params=()
+    while (($#)); do
+        if [[ $1 == --file ]]; then
+            (($# >= 3)) || fatal "--file needs a path and its content"
+            mkdir -p "$workdir/files$(dirname "$2")"
+            printf '%s' "$3" >"$workdir/files$2"
+            shift 3
+        else
+            params+=("$1")
+            shift
+        fi
+    done
+}
+
+# --- the staged content for a target path; fails if the program did not send it ---
+staged() {
+    [[ -f $workdir/files$1 ]] || fatal "the program sent no content for $1"
+    printf '%s' "$workdir/files$1"
+}
+
+# --- install a file if its content differs; returns 0 when the file changed ---
+# Usage: install_file SOURCE PATH MODE
+install_file() {
+    local source="$1" path="$2" mode="$3" tmp
+    if [[ -f $path ]] && cmp -s "$source" "$path"; then
+        [[ $(stat -c %a "$path") == "${mode#0}" ]] || chmod "$mode" "$path"
+        return 1
+    fi
+    install -d -m 0755 "$(dirname "$path")"
+    tmp=$(mktemp "$path.XXXXXX")
+    chmod "$mode" "$tmp"
+    cat "$source" >"$tmp"
+    mv -f "$tmp" "$path"
+    return 0
+}
+
+# --- install a config file, have its daemon check it, put the old one back on failure ---
+# Usage: install_validated SOURCE PATH MODE VALIDATOR...; returns 0 when the file changed.
+install_validated() {
+    local source="$1" path="$2" mode="$3" backup="" output
+    shift 3
+    if [[ -f $path ]]; then
+        backup="$workdir/previous.$(basename "$path")"
+        cp -p "$path" "$backup"
+    fi
+    install_file "$source" "$path" "$mode" || return 1
+    if ! output=$("$@" 2>&1); then
+        if [[ -n $backup ]]; then cp -p "$backup" "$path"; else rm -f "$path"; fi
+        fatal "'$*' rejected the new $path; the previous one is back in place. It said: $output"
+    fi
+    return 0
+}
+
+# --- remove a file or link if present; returns 0 when something was removed ---
+remove_path() {
+    [[ -e $1 || -L $1 ]] || return 1
+    rm -f "$1"
+}

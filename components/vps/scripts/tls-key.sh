@@ -1,0 +1,35 @@
+# Step: the provided TLS private key, the one secret the VPS holds. It arrives on stdin with
+# this script, never on a command line.
+#   apply --file /etc/ssl/overlay/<hostname>.key CONTENT
+#   remove HOSTNAME
+# Functions from lib.sh are sent before this file.
+
+readonly dir="/etc/ssl/overlay"
+
+apply() {
+    local key
+    need_root
+    umask 077
+    stage_arguments "$@"
+    key=$(find "$workdir/files$dir" -maxdepth 1 -name '*.key' -print -quit)
+    [[ -n $key ]] || fatal "the program sent no key"
+    install -d -m 0755 "$dir"
+    if install_file "$key" "$dir/$(basename "$key")" 0600; then
+        info "installed the TLS key $dir/$(basename "$key")"
+    fi
+}
+
+remove() {
+    local hostname="$1"
+    need_root
+    remove_path "$dir/$hostname.key" || true
+    rmdir "$dir" 2>/dev/null || true
+}
+
+main() {
+    case "${1:-}" in
+        apply) shift; apply "$@" ;;
+        remove) shift; remove "$@" ;;
+        *) fatal "usage: apply --file /etc/ssl/overlay/HOSTNAME.key CONTENT | remove HOSTNAME" ;;
+    esac
+}
