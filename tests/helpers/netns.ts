@@ -1,0 +1,77 @@
+// A network namespace of the test's own, with only loopback, for running real daemons on
+// their real ports without touching the host's network. `ip netns exec` also bind-mounts
+// /etc/netns/<name>/<entry> over /etc/<entry>, which lets a test give sshd its own /etc/ssh
+// and an extra user without changing the host's files.
+import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export interface Netns {
+    readonly name: string;
+    /** The directory whose entries replace /etc/<entry> inside the namespace. */
+    readonly etc: string;
+    run(command: string, args: string[], options?: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv }): SpawnSyncReturns<string>;
+    start(command: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
+    destroy(): void;
+}
+
+export function createNetns(prefix: string): Netns {
+    if (process.getuid?.() !== 0) throw new Error("these tests start real daemons in a network namespace and must run as root");
+    if (spawnSync("ip", ["-V"]).status !== 0) throw new Error("iproute2 (`ip`) is required: apt-get install iproute2");
+    const name = `${prefix}-${process.pid}`;
+    const etc = path.join("/etc/netns", name);
+    const add = spawnSync("ip", ["netns", "add", name], { encoding: "utf8" });
+    if (add.status !== 0) throw new Error(`ip netns add ${name}: ${add.stderr}`);
+    spawnSync("ip", ["-n", name, "link", "set", "lo", "up"]);
+    fs.mkdirSync(etc, { recursive: true });
+    const children: ChildProcess[] = [];
+    return {
+        name,
+        etc,
+        run(command, args, options = {}) {
+            return spawnSync("ip", ["netns", "exec", name, command, ...args], {
+                encoding: "utf8",
+                input: options.input,
+                timeout: options.timeoutMs ?? 30_000,
+                env: { ...process.env, ...options.env },
+            });
+        },
+        start(command, args, env) {
+            const child = spawn("ip", ["netns", "exec", name, command, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+            children.push(child);
+            return child;
+        },
+        destroy() {
+            for (const child of children) child.kill("SIGKILL");
+            // Whatever still runs inside goes with the namespace's processes.
+            const pids = spawnSync("ip", ["netns", "pids", name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
+            for (const pid of pids) {
+                try { process.kill(Number(pid), "SIGKILL"); } catch { /* already gone */ }
+            }
+            spawnSync("ip", ["netns", "delete", name]);
+            fs.rmSync(etc, { recursive: true, force: true });
+        },
+    };
+}
+
+/** Collects a child's output for messages. */
+export function captureOutput(child: ChildProcess): () => string {
+    let text = "";
+    child.stdout?.on("data", (d) => (text += d));
+    child.stderr?.on("data", (d) => (text += d));
+    return () => text;
+}
+
+/** Polls until `check` returns true; bounded in time and attempts. */
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 100): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (let i = 0; i < Math.ceil(timeoutMs / stepMs) + 1 && Date.now() <= deadline; i++) {
+        try {
+            if (await check()) return true;
+        } catch {
+            // not ready yet
+        }
+        await new Promise((r) => setTimeout(r, stepMs));
+    }
+    return false;
+}
