@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real programs the tests check generated files with, so that `npm test` runs
 # on a fresh Debian 12 machine:
-#   - Debian packages: shellcheck (when run as root and a package is missing);
+#   - Debian packages (when run as root and a package is missing): shellcheck, and the
+#     daemons the VPS runs (openssh-server, autossh, nginx, coturn, nftables) with the tools
+#     the tests drive them with. Their services are not started on this machine: the tests
+#     run them in network namespaces of their own;
 #   - headscale v0.29.2, built from the Go module proxy into .tools/bin.
 # Environment: TOOLS_DIR (default: <repo>/.tools). Re-running changes nothing.
 set -euo pipefail
@@ -11,7 +14,7 @@ fatal() { info "error: $*"; exit 1; }
 
 readonly headscale_module="github.com/juanfont/headscale"
 readonly headscale_version="v0.29.2"
-readonly debian_packages=(shellcheck)
+readonly debian_packages=(shellcheck openssh-server openssh-client autossh nginx coturn nftables iproute2 curl openssl procps)
 
 # --- Debian packages, installed only when missing ---
 install_debian_packages() {
@@ -24,7 +27,17 @@ install_debian_packages() {
     [[ $(id -u) -eq 0 ]] || fatal "missing Debian packages: ${missing[*]} (install them, or run as root)"
     info "installing Debian packages: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    # Keep the packages' services from starting here (sshd on 22, nginx on 80, ...).
+    local guard=/usr/sbin/policy-rc.d placed=0
+    if [[ ! -e $guard ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$guard"
+        chmod 0755 "$guard"
+        placed=1
+    fi
+    local status=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null || status=$?
+    ((placed == 0)) || rm -f "$guard"
+    ((status == 0)) || fatal "apt-get install ${missing[*]} failed"
 }
 
 # --- headscale, built as its own main module so its go.mod and go.sum apply exactly ---

@@ -58,7 +58,7 @@ describe("npm run plan", () => {
         assert.deepEqual(names, [
             "headscale", "headscale-config", "headscale-namespace", "headscale-networkpolicy", "headscale-service", "headscale-statefulset",
             "home-cluster", "router", "router-credentials", "router-deployment", "router-role", "router-rolebinding", "router-serviceaccount",
-            "tunnel", "tunnel-key",
+            "tunnel", "tunnel-key", "vps", "vps-coturn", "vps-firewall", "vps-nginx", "vps-tunnel-endpoint",
         ]);
         for (const r of summary.resources) {
             assert.deepEqual(Object.keys(r).sort(), ["dependsOn", "inputsSha256", "name", "parent", "provider", "secretInputs", "secretOutputs", "type"]);
@@ -87,6 +87,15 @@ describe("npm run plan", () => {
         ]);
         assert.ok(summary.artifacts.some((a) => a.path === "k8s/configmap-headscale/config.yaml" && a.kind === "configmap-file"));
         assert.ok(summary.artifacts.some((a) => a.path === "k8s/configmap-headscale/policy.hujson" && a.kind === "configmap-file"));
+        const vps = summary.artifacts.filter((a) => a.kind === "vps-file").map((a) => a.path).sort();
+        assert.deepEqual(vps, [
+            "vps/etc/nftables.d/overlay-firewall.nft", "vps/etc/nginx/sites-available/overlay-headscale",
+            "vps/etc/nginx/sites-available/overlay-headscale.http-only", "vps/etc/ssh/overlay-tunnel/authorized_keys",
+            "vps/etc/ssh/sshd_config.d/overlay-tunnel.conf", "vps/etc/turnserver.conf",
+        ]);
+        const commands = summary.artifacts.filter((a) => a.kind === "remote-command").map((a) => a.path).sort();
+        assert.deepEqual(commands, ["commands/vps-coturn.txt", "commands/vps-firewall.txt", "commands/vps-nginx.txt", "commands/vps-tunnel-endpoint.txt"]);
+        assert.match(fs.readFileSync(path.join(out, "commands/vps-nginx.txt"), "utf8"), /## create\nbash -s -- apply\n/);
         for (const a of summary.artifacts) assert.ok(a.kind.length > 0 && a.path.length > 0);
         assert.deepEqual(summary.artifacts.map((a) => a.path).sort(), listFiles(out));
         const config = JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8"));

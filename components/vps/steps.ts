@@ -23,13 +23,18 @@ export function stepScriptPath(step: StepName | "lib"): string {
 
 /** The text sent on stdin: lib.sh, the step, then `main "$@" <arguments>`. */
 export function renderStepStdin(step: StepName, call: StepCall): string {
+    const lib = fs.readFileSync(stepScriptPath("lib"), "utf8");
+    const script = fs.readFileSync(stepScriptPath(step), "utf8");
+    return `${lib}\n# ---- ${step}.sh ----\n${script}\n${closingLine(call)}`;
+}
+
+/** The last line of a step's stdin, which calls main with the action and the arguments. */
+export function closingLine(call: StepCall): string {
     const args = [
         ...(call.params ?? []),
         ...Object.entries(call.files ?? {}).flatMap(([target, content]) => ["--file", target, content]),
     ];
-    const lib = fs.readFileSync(stepScriptPath("lib"), "utf8");
-    const script = fs.readFileSync(stepScriptPath(step), "utf8");
-    return `${lib}\n# ---- ${step}.sh ----\n${script}\nmain "$@" ${args.map(shellQuote).join(" ")}\n`;
+    return `main "$@" ${args.map(shellQuote).join(" ")}\n`;
 }
 
 /**
