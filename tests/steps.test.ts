@@ -1,0 +1,178 @@
+// The VPS step scripts run for real, as root, against this machine's own OpenSSH, nginx,
+// coturn and nftables, but inside a network namespace with /etc and /var behind overlays:
+// every change lands in the test's scratch directory and the host is left as it was.
+// systemd is not running here, so a stand-in systemctl records what would be restarted.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { renderTurnserverConf } from "../components/vps/coturn";
+import { renderFirewall } from "../components/vps/firewall";
+import { providedTlsFiles, renderNginxSite, nginxSitePath } from "../components/vps/nginx";
+import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../components/vps/sshd";
+import { renderStepStdin, StepCall, StepName } from "../components/vps/steps";
+import { placeholderKeypair } from "../plan/placeholderKeys";
+import { createNetns, Netns } from "./helpers/netns";
+
+const hostname = "headscale.example.com";
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-steps-"));
+const upper = path.join(scratch, "upper");
+const state = path.join(scratch, "systemctl");
+const stubBin = path.join(scratch, "bin");
+let ns: Netns;
+
+const tls = providedTlsFiles(hostname);
+const tunnelKey = placeholderKeypair("steps test tunnel key").publicKeyOpenssh;
+const certificate = (() => {
+    const dir = fs.mkdtempSync(path.join(scratch, "cert-"));
+    spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+        "-keyout", `${dir}/key`, "-out", `${dir}/cert`, "-subj", `/CN=${hostname}`]);
+    return { cert: fs.readFileSync(`${dir}/cert`, "utf8"), key: fs.readFileSync(`${dir}/key`, "utf8") };
+})();
+
+const calls: Record<Exclude<StepName, never>, StepCall> = {
+    "tunnel-endpoint": { files: { [authorizedKeysPath]: renderAuthorizedKeys({ publicKey: tunnelKey, tunnelPort: 8080 }), [sshdDropInPath]: renderSshdDropIn({ tunnelPort: 8080 }) } },
+    "tls-key": { files: { [tls.privateKey]: certificate.key } },
+    nginx: {
+        params: [hostname, "provided", ""],
+        files: {
+            [nginxSitePath]: renderNginxSite({ hostname, tunnelPort: 8080, tls }),
+            [`${nginxSitePath}.http-only`]: renderNginxSite({ hostname, tunnelPort: 8080, tls: undefined }),
+            [tls.certificate]: certificate.cert,
+        },
+    },
+    coturn: { files: { "/etc/turnserver.conf": renderTurnserverConf({ listen: ["203.0.113.10"] }) } },
+    firewall: { files: { "/etc/nftables.d/overlay-firewall.nft": renderFirewall({ sshPort: 22 }) } },
+};
+const removeArgs: Record<StepName, string[]> = { "tunnel-endpoint": [], "tls-key": [hostname], nginx: [hostname], coturn: [], firewall: [] };
+const order: StepName[] = ["tunnel-endpoint", "tls-key", "nginx", "coturn", "firewall"];
+
+/** Runs a shell command inside the sandbox: the namespace, with /etc and /var overlaid. */
+function sandbox(command: string, input?: string) {
+    const mounts = ["etc", "var"].map((d) =>
+        `mkdir -p ${upper}/${d} ${scratch}/work/${d} && mount -t overlay overlay -o lowerdir=/${d},upperdir=${upper}/${d},workdir=${scratch}/work/${d} /${d}`).join(" && ");
+    return ns.run("unshare", ["--mount", "--propagation", "private", "bash", "-c", `${mounts} && ${command}`], {
+        input,
+        env: { PATH: `${stubBin}:${process.env.PATH}`, SYSTEMCTL_STATE: state },
+        timeoutMs: 60_000,
+    });
+}
+
+/** Runs a step as Pulumi would (`bash -s -- ACTION` with the step on stdin), inside the sandbox. */
+function step(name: StepName, action: "apply" | "remove", call: StepCall = calls[name]) {
+    return sandbox(`exec bash -s -- ${action} ${(action === "remove" ? removeArgs[name] : []).join(" ")}`, renderStepStdin(name, call));
+}
+
+/** Whether a path exists as the VPS would see it. */
+const existsOnVps = (file: string) => sandbox(`test -e ${file} || test -L ${file}`).status === 0;
+
+/** Every file the steps left, with its content hash and modification time. */
+function snapshot(): Record<string, string> {
+    const files: Record<string, string> = {};
+    const walk = (dir: string) => {
+        for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+            const full = path.join(dir, e.name);
+            if (e.isDirectory()) walk(full);
+            else if (e.isFile()) files[path.relative(upper, full)] = `${createHash("sha256").update(fs.readFileSync(full)).digest("hex")} ${fs.statSync(full).mtimeMs}`;
+            else files[path.relative(upper, full)] = e.isSymbolicLink() ? `-> ${fs.readlinkSync(full)}` : "special";
+        }
+    };
+    if (fs.existsSync(upper)) walk(upper);
+    return files;
+}
+
+const serviceLog = () => (fs.existsSync(path.join(state, "log")) ? fs.readFileSync(path.join(state, "log"), "utf8") : "");
+const inSandbox = (file: string) => path.join(upper, file.replace(/^\//, ""));
+
+describe("the VPS steps, run for real in a sandbox", () => {
+    before(() => {
+        if (process.getuid?.() !== 0) throw new Error("the step tests run the scripts as root, as on the VPS");
+        for (const bin of ["/usr/sbin/sshd", "/usr/sbin/nginx", "/usr/bin/turnserver", "/usr/sbin/nft", "/usr/sbin/useradd"]) {
+            assert.ok(fs.existsSync(bin), `${bin} is missing: run bash scripts/install-test-tools.sh`);
+        }
+        fs.mkdirSync(stubBin, { recursive: true });
+        fs.copyFileSync(path.join(__dirname, "helpers", "systemctl-stub.sh"), path.join(stubBin, "systemctl"));
+        fs.chmodSync(path.join(stubBin, "systemctl"), 0o755);
+        // sshd is running on the VPS when the steps arrive.
+        fs.mkdirSync(path.join(state, "active"), { recursive: true });
+        fs.writeFileSync(path.join(state, "active", "ssh"), "");
+        ns = createNetns("ovl-steps");
+    });
+
+    after(() => {
+        ns?.destroy();
+        fs.rmSync(scratch, { recursive: true, force: true });
+    });
+
+    it("apply: every step succeeds and installs exactly the rendered files", () => {
+        for (const name of order) {
+            const r = step(name, "apply");
+            assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+            if (name === "tunnel-endpoint") {
+                assert.equal(r.stdout.trim(), fs.readFileSync("/etc/ssh/ssh_host_ed25519_key.pub", "utf8").trim(), "the step reports the VPS host key");
+            }
+        }
+        for (const [target, content] of Object.entries(calls["tunnel-endpoint"].files!)) assert.equal(fs.readFileSync(inSandbox(target), "utf8"), content);
+        assert.equal(fs.readFileSync(inSandbox(nginxSitePath), "utf8"), calls.nginx.files![nginxSitePath]);
+        assert.equal(fs.readlinkSync(inSandbox("/etc/nginx/sites-enabled/overlay-headscale")), nginxSitePath);
+        assert.equal(existsOnVps("/etc/nginx/sites-enabled/default"), false, "the distribution's default site is still enabled");
+        assert.equal(fs.statSync(inSandbox(tls.privateKey)).mode & 0o777, 0o600, "the TLS key is private");
+        assert.match(fs.readFileSync(inSandbox("/etc/passwd"), "utf8"), /^tunnel:x:\d+:\d+:overlay SSH reverse tunnel:\/nonexistent:\/usr\/sbin\/nologin$/m);
+        assert.match(fs.readFileSync(inSandbox("/etc/nftables.conf"), "utf8"), /^include "\/etc\/nftables.d\/overlay-firewall.nft"$/m);
+        assert.match(ns.run("nft", ["list", "table", "inet", "overlay_firewall"]).stdout, /policy drop/);
+        assert.match(serviceLog(), /reload ssh/);
+        assert.match(serviceLog(), /restart coturn/);
+    });
+
+    it("apply again: changes no file and restarts no service", () => {
+        const files = snapshot();
+        const log = serviceLog();
+        const started = Date.now();
+        for (const name of order) {
+            const r = step(name, "apply");
+            assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+        }
+        console.log(`# second apply of all ${order.length} steps: ${Date.now() - started} ms, no change`);
+        assert.deepEqual(snapshot(), files);
+        assert.equal(serviceLog(), log, "a service was restarted or reloaded");
+    });
+
+    it("a drop-in that sshd rejects fails the step with sshd's message and keeps the previous one", () => {
+        const before = fs.readFileSync(inSandbox(sshdDropInPath), "utf8");
+        const broken = { files: { ...calls["tunnel-endpoint"].files, [sshdDropInPath]: `${before}    NoSuchOption yes\n` } };
+        const r = step("tunnel-endpoint", "apply", broken);
+        assert.notEqual(r.status, 0);
+        assert.match(r.stderr, /rejected the new \/etc\/ssh\/sshd_config\.d\/overlay-tunnel\.conf.*NoSuchOption|NoSuchOption[\s\S]*rejected/);
+        assert.equal(fs.readFileSync(inSandbox(sshdDropInPath), "utf8"), before);
+    });
+
+    it("a site that nginx rejects fails the step and keeps the previous one", () => {
+        const before = fs.readFileSync(inSandbox(nginxSitePath), "utf8");
+        const broken = { ...calls.nginx, files: { ...calls.nginx.files, [nginxSitePath]: `${before}\nserver { listen 443 ssl; bogus_directive on; }\n` } };
+        const r = step("nginx", "apply", broken);
+        assert.notEqual(r.status, 0);
+        assert.match(r.stderr, /bogus_directive/);
+        assert.equal(fs.readFileSync(inSandbox(nginxSitePath), "utf8"), before);
+    });
+
+    it("remove: undoes what apply added", () => {
+        for (const name of [...order].reverse()) {
+            const r = step(name, "remove");
+            assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+        }
+        for (const gone of [sshdDropInPath, authorizedKeysPath, nginxSitePath, "/etc/nginx/sites-enabled/overlay-headscale", tls.privateKey, tls.certificate, "/etc/nftables.d/overlay-firewall.nft"]) {
+            assert.equal(existsOnVps(gone), false, `${gone} is still there`);
+        }
+        assert.doesNotMatch(fs.readFileSync(inSandbox("/etc/passwd"), "utf8"), /^tunnel:/m, "the tunnel user is still there");
+        assert.doesNotMatch(fs.readFileSync(inSandbox("/etc/nftables.conf"), "utf8"), /overlay-firewall/);
+        assert.notEqual(ns.run("nft", ["list", "table", "inet", "overlay_firewall"]).status, 0, "the firewall table is still loaded");
+        if (fs.existsSync("/etc/nginx/sites-available/default")) {
+            assert.equal(sandbox("readlink /etc/nginx/sites-enabled/default").stdout.trim(), "/etc/nginx/sites-available/default", "the default site is back");
+        }
+        const conf = inSandbox("/etc/turnserver.conf");
+        assert.ok(!fs.existsSync(conf) || !fs.readFileSync(conf, "utf8").includes("overlay Pulumi program"), "coturn's own config is back");
+    });
+});
