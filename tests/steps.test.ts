@@ -96,7 +96,9 @@ describe("the VPS steps, run for real in a sandbox", () => {
         fs.mkdirSync(stubBin, { recursive: true });
         fs.copyFileSync(path.join(__dirname, "helpers", "systemctl-stub.sh"), path.join(stubBin, "systemctl"));
         fs.chmodSync(path.join(stubBin, "systemctl"), 0o755);
-        // sshd is running on the VPS when the steps arrive.
+        // sshd is running on the VPS when the steps arrive (and has made its privilege
+        // separation directory, which `sshd -t` insists on).
+        fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
         fs.mkdirSync(path.join(state, "active"), { recursive: true });
         fs.writeFileSync(path.join(state, "active", "ssh"), "");
         ns = createNetns("ovl-steps");
