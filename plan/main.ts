@@ -1,20 +1,26 @@
 // npm run plan -- [--stack NAME]: the offline plan of a stack (default: home).
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import { isDate, todayVariable } from "../config/clock";
 import { runPlan } from "./plan";
 import { StackFileError } from "./stackFile";
 
-const usage = "usage: npm run plan -- [--stack NAME]   (reads Pulumi.NAME.yaml, writes out/NAME/)";
+const usage = "usage: npm run plan -- [--stack NAME] [--date YYYY-MM-DD]   (reads Pulumi.NAME.yaml, writes out/NAME/; the date defaults to today)";
 
 async function main(): Promise<number> {
     let stack: string;
     try {
-        const { values } = parseArgs({ options: { stack: { type: "string", default: "home" }, help: { type: "boolean" } } });
+        const { values } = parseArgs({ options: { stack: { type: "string", default: "home" }, date: { type: "string" }, help: { type: "boolean" } } });
         if (values.help) {
             console.log(usage);
             return 0;
         }
         stack = values.stack as string;
+        if (values.date !== undefined) {
+            if (!isDate(values.date)) throw new Error(`--date must be a date as YYYY-MM-DD, not "${values.date}"`);
+            // The program's one clock (config/clock.ts) reads this.
+            process.env[todayVariable] = values.date;
+        }
     } catch (err) {
         console.error(`${(err as Error).message}\n${usage}`);
         return 2;
@@ -34,7 +40,7 @@ async function main(): Promise<number> {
             return 1;
         }
         const { summary } = result;
-        console.log(`Plan of stack "${stack}" written to ${path.relative(projectDir, outDir)}/`);
+        console.log(`Plan of stack "${stack}" as of ${summary.date} written to ${path.relative(projectDir, outDir)}/`);
         console.log(`  ${summary.resources.length} resources, ${summary.artifacts.length} files (see summary.json)`);
         for (const [name, value] of Object.entries(summary.outputs)) console.log(`  output ${name}: ${JSON.stringify(value)}`);
         if (summary.setBeforeUp.length > 0) {

@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { KeySpec, keys, RawConfig, validateConfig, formatProblems } from "../config";
+import { today } from "../config/clock";
 import { Artifact, resourceArtifacts } from "./artifacts";
 import { placeholderKeypair } from "./placeholderKeys";
 import { RecordedResource, startRecording } from "./recorder";
@@ -37,6 +38,8 @@ export interface ResourceSummary {
 export interface Summary {
     readonly project: string;
     readonly stack: string;
+    /** The day the plan was evaluated as of (it decides the key rotation window). */
+    readonly date: string;
     readonly setBeforeUp: PendingSecret[];
     readonly outputs: Record<string, Json>;
     readonly resources: ResourceSummary[];
@@ -66,6 +69,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
     const summary: Summary = {
         project: file.project,
         stack: options.stack,
+        date: today(),
         setBeforeUp: prepared.pending,
         outputs,
         resources: summarise(recorded),

@@ -7,6 +7,13 @@ import { headscalePorts } from "../components/headscale/config";
 import { routerSelector, SubnetRouter } from "../components/router";
 import { TunnelKeypair } from "../components/tunnelKeypair";
 import { VpsEdge } from "../components/vps";
+import { HeadscaleCli } from "../components/keys/cli";
+import { PreauthKey } from "../components/keys/preauthKey";
+import { RouteApproval } from "../components/keys/routeApproval";
+import { IssuedKey, UserKeys } from "../components/keys/userKeys";
+import { routerTag } from "../components/headscale/policy";
+import { headscaleName } from "../components/headscale";
+import { rotationWindow, today } from "../config/clock";
 
 /** What a user needs after `pulumi up` of the home stack. */
 export interface HomeStackOutputs {
@@ -18,6 +25,10 @@ export interface HomeStackOutputs {
     readonly headscaleService: pulumi.Output<string>;
     readonly routerDeployment: pulumi.Output<string>;
     readonly vpsHostKey: pulumi.Output<string>;
+    readonly routerKeyId: pulumi.Output<string>;
+    readonly routerKeyExpires: pulumi.Output<string>;
+    readonly routerKeyNextRotation: string;
+    readonly userKeys: Record<string, IssuedKey>;
 }
 
 /**
@@ -74,6 +85,19 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         namespaceLabels: config.routerPrivileged ? { "pod-security.kubernetes.io/enforce": "privileged" } : {},
     }, inCluster);
 
+    // The headscale CLI in the running pod, through the same kubeconfig and context.
+    const cli: HeadscaleCli = { kubeconfig: config.kubeconfig, context: config.kubeContext, namespace: config.namespace, pod: `${headscaleName}-0` };
+    const date = today();
+    const routerWindow = rotationWindow(date, config.routerKeyRotationDays);
+    const routerKey = new PreauthKey("router-key", {
+        cli,
+        tags: [routerTag],
+        reusable: true,
+        ephemeral: false,
+        lifetimeDays: config.routerKeyLifetimeDays,
+        rotationWindow: routerWindow.start,
+    }, { dependsOn: [headscale.statefulSet] });
+
     const router = new SubnetRouter("router", {
         namespace: headscale.namespace,
         tailscaleImage: config.tailscaleImage,
@@ -81,9 +105,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         loginServer,
         hostname: config.routerHostname,
         lanRoutes: config.lanRoutes,
-        // The key lifecycle (minting, rotation, route approval) is not built yet: until it
-        // is, the router starts without a key and waits. README.md says how to mint one.
-        authKey: pulumi.secret(""),
+        authKey: routerKey.key,
         privileged: config.routerPrivileged,
         tunnel: {
             sshHost,
@@ -96,6 +118,17 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         },
     }, inCluster);
 
+    // Once the router is ready (registered), approve exactly its LAN routes.
+    new RouteApproval("router-routes", { cli, nodeName: config.routerHostname, routes: config.lanRoutes }, { dependsOn: [router.deployment] });
+
+    const userKeys = new UserKeys("user-keys", {
+        cli,
+        keys: config.userKeys,
+        loginServer,
+        // A key is renewed each rotation period, or sooner if it lives shorter than that.
+        rotationWindow: (spec) => rotationWindow(date, Math.min(config.routerKeyRotationDays, Math.max(1, spec.lifetimeDays - 1))).start,
+    }, { dependsOn: [headscale.statefulSet] });
+
     return {
         loginServer,
         routerNodeName: config.routerHostname,
@@ -105,5 +138,9 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         headscaleService: headscale.serviceHost,
         routerDeployment: router.deploymentName,
         vpsHostKey: vps.hostKey,
+        routerKeyId: routerKey.keyId,
+        routerKeyExpires: routerKey.expiration,
+        routerKeyNextRotation: routerWindow.next,
+        userKeys: userKeys.issued,
     };
 }

@@ -46,6 +46,7 @@ const nobody = 65534;
  */
 export class SubnetRouter extends pulumi.ComponentResource {
     public readonly deploymentName: pulumi.Output<string>;
+    public readonly deployment: k8s.apps.v1.Deployment;
 
     constructor(name: string, args: SubnetRouterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("overlay:components:SubnetRouter", name, {}, opts);
@@ -170,6 +171,7 @@ export class SubnetRouter extends pulumi.ComponentResource {
             },
         }, parent);
 
+        this.deployment = deployment;
         this.deploymentName = deployment.metadata.name;
         this.registerOutputs({ deploymentName: this.deploymentName });
     }

@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "shell-quote";
+import { shellQuote } from "../shell";
 
 export type StepName = "tunnel-endpoint" | "nginx" | "coturn" | "firewall" | "tls-key";
 
@@ -62,8 +63,4 @@ export function stepFiles(stdin: string): Record<string, string> {
     return files;
 }
 
-/** Single-quotes a word for bash; any content, newlines included, comes through unchanged. */
-export function shellQuote(word: string): string {
-    return /^[A-Za-z0-9_./:@=+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
 
