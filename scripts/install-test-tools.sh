@@ -5,7 +5,8 @@
 #     daemons the VPS runs (openssh-server, autossh, nginx, coturn, nftables) with the tools
 #     the tests drive them with. Their services are not started on this machine: the tests
 #     run them in network namespaces of their own;
-#   - headscale v0.29.2, built from the Go module proxy into .tools/bin.
+#   - headscale v0.29.2 and tailscale/tailscaled v1.102.3, built from the Go module proxy
+#     into .tools/bin.
 # Environment: TOOLS_DIR (default: <repo>/.tools). Re-running changes nothing.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ fatal() { info "error: $*"; exit 1; }
 
 readonly headscale_module="github.com/juanfont/headscale"
 readonly headscale_version="v0.29.2"
+readonly tailscale_version="v1.102.3"
 readonly debian_packages=(shellcheck openssh-server openssh-client autossh nginx coturn nftables iproute2 curl openssl procps)
 
 # --- Debian packages, installed only when missing ---
@@ -59,6 +61,19 @@ install_headscale() {
     printf '%s\n' "$headscale_version" >"$bin.version"
 }
 
+# --- tailscale and tailscaled, for a real node that registers with headscale ---
+install_tailscale() {
+    local bin="$1"
+    if [[ -x $bin/tailscale && -x $bin/tailscaled && $(cat "$bin/tailscaled.version" 2>/dev/null) == "$tailscale_version" ]]; then
+        return 0
+    fi
+    command -v go >/dev/null || fatal "Go is required to build tailscale ${tailscale_version}"
+    info "building tailscale and tailscaled ${tailscale_version} (a few minutes the first time)"
+    GOBIN="$bin" go install "tailscale.com/cmd/tailscale@${tailscale_version}" "tailscale.com/cmd/tailscaled@${tailscale_version}"
+    "$bin/tailscaled" --version >/dev/null || fatal "the tailscaled build does not run"
+    printf '%s\n' "$tailscale_version" >"$bin/tailscaled.version"
+}
+
 main() {
     local repo tools
     repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,6 +81,7 @@ main() {
     mkdir -p "$tools/bin"
     install_debian_packages
     install_headscale "$tools/bin"
+    install_tailscale "$tools/bin"
 }
 
 main "$@"

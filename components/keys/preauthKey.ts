@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { HeadscaleCli, headscaleCommand } from "./cli";
+import { expireKeyCommand, HeadscaleCli, mintKeyCommand } from "./cli";
 import { parsePreauthKey } from "./headscaleOutput";
 
 export interface PreauthKeyArgs {
@@ -31,16 +31,8 @@ export class PreauthKey extends pulumi.ComponentResource {
 
     constructor(name: string, args: PreauthKeyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("overlay:components:PreauthKey", name, {}, opts);
-        const owner = args.userId !== undefined
-            ? pulumi.output(args.userId).apply((id) => ["--user", id])
-            : pulumi.output(["--tags", (args.tags ?? []).join(",")]);
-        const create = owner.apply((ownerArgs) => headscaleCommand(args.cli, [
-            "preauthkeys", "create", ...ownerArgs,
-            ...(args.reusable ? ["--reusable"] : []),
-            ...(args.ephemeral ? ["--ephemeral"] : []),
-            "--expiration", `${args.lifetimeDays}d`,
-            "--output", "json",
-        ]));
+        const create = pulumi.output(args.userId).apply((userId) =>
+            mintKeyCommand(args.cli, userId !== undefined ? { userId } : { tags: args.tags ?? [] }, args));
         const mint = new command.local.Command(`${name}-mint`, {
             create,
             triggers: [args.rotationWindow],
@@ -58,7 +50,7 @@ export class PreauthKey extends pulumi.ComponentResource {
         // old key once the new one is in use; on destroy it expires the last one.
         new command.local.Command(`${name}-expiry`, {
             create: "true",
-            delete: this.keyId.apply((id) => headscaleCommand(args.cli, ["preauthkeys", "expire", "--id", id])),
+            delete: this.keyId.apply((id) => expireKeyCommand(args.cli, id)),
             triggers: [this.keyId],
         }, { parent: this });
 

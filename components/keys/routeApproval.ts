@@ -2,8 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { commandLine } from "../shell";
-import { HeadscaleCli, headscaleCommand, headscaleWords } from "./cli";
+import { approveRoutesCommand, findNodeCommand, HeadscaleCli } from "./cli";
 import { parseNodeRoutes } from "./headscaleOutput";
 
 export interface RouteApprovalArgs {
@@ -16,7 +15,7 @@ export interface RouteApprovalArgs {
     readonly timeoutSeconds?: number;
 }
 
-const waitScript = fs.readFileSync(path.join(__dirname, "scripts", "wait-for-node.sh"), "utf8");
+export const waitForNodeScript = fs.readFileSync(path.join(__dirname, "scripts", "wait-for-node.sh"), "utf8");
 
 /**
  * Approves exactly the configured LAN routes on the router's node, once it has registered.
@@ -31,8 +30,8 @@ export class RouteApproval extends pulumi.ComponentResource {
         super("overlay:components:RouteApproval", name, {}, opts);
         const timeout = args.timeoutSeconds ?? 300;
         const find = new command.local.Command(`${name}-find-node`, {
-            create: `bash -s -- ${commandLine([args.nodeName, String(timeout), ...headscaleWords(args.cli)])}`,
-            stdin: waitScript,
+            create: findNodeCommand(args.cli, args.nodeName, timeout),
+            stdin: waitForNodeScript,
             triggers: [args.nodeName, ...args.routes],
             logging: "stderr",
             // The node list shows the first characters of each node's preauth key.
@@ -44,7 +43,7 @@ export class RouteApproval extends pulumi.ComponentResource {
             return node.id;
         }));
         new command.local.Command(`${name}-approve`, {
-            create: this.nodeId.apply((id) => headscaleCommand(args.cli, ["nodes", "approve-routes", "--identifier", id, "--routes", args.routes.join(",")])),
+            create: this.nodeId.apply((id) => approveRoutesCommand(args.cli, id, args.routes)),
             logging: "stdoutAndStderr",
         }, { parent: this });
 

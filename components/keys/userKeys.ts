@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { HeadscaleCli, headscaleCommand } from "./cli";
+import { ensureUserCommand, HeadscaleCli } from "./cli";
 import { parseUsers } from "./headscaleOutput";
 import { PreauthKey } from "./preauthKey";
 
@@ -42,7 +42,7 @@ export class UserKeys extends pulumi.ComponentResource {
         for (const user of users) {
             // `users create` fails when the user exists; the list that follows tells either way.
             const ensure = new command.local.Command(`${name}-user-${user}`, {
-                create: `${headscaleCommand(args.cli, ["users", "create", user])} >/dev/null 2>&1 || true; ${headscaleCommand(args.cli, ["users", "list", "--output", "json"])}`,
+                create: ensureUserCommand(args.cli, user),
                 logging: "stderr",
             }, { parent: this, dependsOn: opts?.dependsOn });
             userIds[user] = ensure.stdout.apply((out) => {

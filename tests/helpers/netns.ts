@@ -12,6 +12,11 @@ export interface Netns {
     readonly etc: string;
     run(command: string, args: string[], options?: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv }): SpawnSyncReturns<string>;
     start(command: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
+    /**
+     * Gives the namespace a default route into a veth pair whose both ends stay inside it:
+     * programs that wait for "the network" (tailscaled) see one, and nothing leaves.
+     */
+    addDeadEndRoute(): void;
     destroy(): void;
 }
 
@@ -40,6 +45,18 @@ export function createNetns(prefix: string): Netns {
             const child = spawn("ip", ["netns", "exec", name, command, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
             children.push(child);
             return child;
+        },
+        addDeadEndRoute() {
+            for (const args of [
+                ["link", "add", "deadend0", "type", "veth", "peer", "name", "deadend1"],
+                ["addr", "add", "192.0.2.1/24", "dev", "deadend0"],
+                ["link", "set", "deadend0", "up"],
+                ["link", "set", "deadend1", "up"],
+                ["route", "add", "default", "dev", "deadend0"],
+            ]) {
+                const r = spawnSync("ip", ["-n", name, ...args], { encoding: "utf8" });
+                if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr}`);
+            }
         },
         destroy() {
             for (const child of children) child.kill("SIGKILL");
