@@ -30,7 +30,7 @@ export function computedOutputs(type: string, name: string, inputs: Record<strin
 function headscaleAnswer(name: string, create: string): string {
     const words = parse(create).map(String);
     const json = (value: unknown) => JSON.stringify(value, null, "\t");
-    const at = (flag: string) => words[words.indexOf(flag) + 1];
+    const at = (flag: string): string | undefined => (words.includes(flag) ? words[words.indexOf(flag) + 1] : undefined);
     if (create.includes(" preauthkeys create ")) {
         const days = Number((at("--expiration") ?? "90d").replace(/d$/, ""));
         const expires = Date.parse(`${addDays(today(), days)}T00:00:00Z`) / 1000;
@@ -40,7 +40,7 @@ function headscaleAnswer(name: string, create: string): string {
             ...(words.includes("--reusable") ? { reusable: true } : {}),
             ...(words.includes("--ephemeral") ? { ephemeral: true } : {}),
             expiration: { seconds: expires, nanos: 0 },
-            ...(words.includes("--tags") ? { acl_tags: at("--tags").split(",") } : {}),
+            ...(words.includes("--tags") ? { acl_tags: (at("--tags") ?? "").split(",") } : {}),
         });
     }
     if (create.includes(" users list ")) {

@@ -37,7 +37,7 @@ describe("the home cluster", () => {
         ]);
         const component = (name: string) => run.resources.find((r) => r.name === name)?.urn;
         for (const r of run.resources.filter((x) => x.name.startsWith("headscale-"))) assert.equal(r.parent, component("headscale"), r.name);
-        for (const r of run.resources.filter((x) => x.name.startsWith("router-"))) assert.equal(r.parent, component("router"), r.name);
+        for (const r of run.resources.filter((x) => x.type.startsWith("kubernetes:") && x.name.startsWith("router-"))) assert.equal(r.parent, component("router"), r.name);
     });
 
     it("renders every manifest the plan writes valid against the Kubernetes schema", () => {

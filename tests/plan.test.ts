@@ -40,12 +40,12 @@ function treeDigest(dir: string): string {
 
 describe("npm run plan", () => {
     const dir = project({ home: example });
-    const first = runTs(planScript, [], dir);
+    const first = runTs(planScript, ["--date", "2026-11-29"], dir);
     const out = path.join(dir, "out", "home");
 
     it("plans the home stack by default and says which secrets to set before pulumi up", () => {
         assert.equal(first.status, 0, first.stderr);
-        assert.match(first.stdout, /Plan of stack "home" written to out\/home\//);
+        assert.match(first.stdout, /Plan of stack "home" as of 2026-11-29 written to out\/home\//);
         assert.match(first.stdout, /Set before pulumi up:\n  overlay:vpsSshPrivateKey: not in Pulumi.home.yaml/);
     });
 
@@ -57,9 +57,14 @@ describe("npm run plan", () => {
         const names = summary.resources.map((r) => r.name);
         assert.deepEqual(names, [
             "headscale", "headscale-config", "headscale-namespace", "headscale-networkpolicy", "headscale-service", "headscale-statefulset",
-            "home-cluster", "router", "router-credentials", "router-deployment", "router-role", "router-rolebinding", "router-serviceaccount",
-            "tunnel", "tunnel-key", "vps", "vps-coturn", "vps-firewall", "vps-nginx", "vps-tunnel-endpoint",
-        ]);
+            "home-cluster", "router", "router-credentials", "router-deployment",
+            "router-key", "router-key-expiry", "router-key-mint", "router-role", "router-rolebinding",
+            "router-routes", "router-routes-approve", "router-routes-find-node", "router-serviceaccount",
+            "tunnel", "tunnel-key",
+            "user-keys", "user-keys-alice-laptop", "user-keys-alice-laptop-expiry", "user-keys-alice-laptop-mint",
+            "user-keys-ci", "user-keys-ci-expiry", "user-keys-ci-mint", "user-keys-user-alice",
+            "vps", "vps-coturn", "vps-firewall", "vps-nginx", "vps-tunnel-endpoint",
+        ].sort());
         for (const r of summary.resources) {
             assert.deepEqual(Object.keys(r).sort(), ["dependsOn", "inputsSha256", "name", "parent", "provider", "secretInputs", "secretOutputs", "type"]);
             assert.match(r.inputsSha256, /^[0-9a-f]{64}$/);
@@ -96,6 +101,13 @@ describe("npm run plan", () => {
         const commands = summary.artifacts.filter((a) => a.kind === "remote-command").map((a) => a.path).sort();
         assert.deepEqual(commands, ["commands/vps-coturn.txt", "commands/vps-firewall.txt", "commands/vps-nginx.txt", "commands/vps-tunnel-endpoint.txt"]);
         assert.match(fs.readFileSync(path.join(out, "commands/vps-nginx.txt"), "utf8"), /## create\nbash -s -- apply\n/);
+        // The key's command is shown exactly; what it prints (the key) is not.
+        assert.match(fs.readFileSync(path.join(out, "commands/router-key-mint.txt"), "utf8"),
+            /## create\nkubectl --namespace=overlay exec headscale-0 -c headscale -- headscale preauthkeys create --tags tag:router --reusable --expiration 90d --output json\n/);
+        const outputs = JSON.parse(fs.readFileSync(path.join(out, "outputs.json"), "utf8"));
+        assert.equal(outputs.userKeys, "[secret]");
+        assert.equal(outputs.routerKeyExpires, "2027-02-27T00:00:00.000Z");
+        assert.equal(outputs.routerKeyNextRotation, "2027-01-02");
         for (const a of summary.artifacts) assert.ok(a.kind.length > 0 && a.path.length > 0);
         assert.deepEqual(summary.artifacts.map((a) => a.path).sort(), listFiles(out));
         const config = JSON.parse(fs.readFileSync(path.join(out, "config.json"), "utf8"));
@@ -110,13 +122,14 @@ describe("npm run plan", () => {
         for (const file of listFiles(out)) {
             const text = fs.readFileSync(path.join(out, file), "utf8");
             assert.doesNotMatch(text, /PRIVATE KEY/, `${file} contains a private key`);
+            assert.doesNotMatch(text, /hskey-/, `${file} contains a preauth key`);
             for (const secret of secrets) assert.ok(!text.includes(secret), `${file} contains a secret`);
         }
     });
 
     it("writes byte-identical plans for the same config", () => {
         const before = treeDigest(out);
-        const again = runTs(planScript, ["--stack", "home"], dir);
+        const again = runTs(planScript, ["--stack", "home", "--date", "2026-11-29"], dir);
         assert.equal(again.status, 0, again.stderr);
         assert.equal(treeDigest(out), before);
     });
