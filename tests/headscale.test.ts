@@ -3,13 +3,13 @@
 import assert from "node:assert/strict";
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import YAML from "yaml";
 import { HeadscaleConfigArgs, headscaleConfig, renderHeadscaleConfig } from "../components/headscale/config";
 import { policy, renderPolicy } from "../components/headscale/policy";
+import { freePort, waitUntil } from "./helpers/netns";
 import { requireTool } from "./helpers/tools";
 
 const args: HeadscaleConfigArgs = {
@@ -146,7 +146,7 @@ describe("the real headscale 0.29.2", () => {
         let log = "";
         server.stdout?.on("data", (d) => (log += d));
         server.stderr?.on("data", (d) => (log += d));
-        const healthy = await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/health`)).ok, 30_000);
+        const healthy = await waitUntil(async () => (await fetch(`http://127.0.0.1:${httpPort}/health`)).ok, 30_000);
         assert.ok(healthy, `headscale did not become healthy:\n${log}`);
 
         const check = spawnSync(headscale, ["-c", configFile, "policy", "check", "-f", path.join(dir, "etc", "policy.hujson")], { encoding: "utf8", timeout: 30_000 });
@@ -161,25 +161,4 @@ describe("the real headscale 0.29.2", () => {
     });
 });
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer().listen(0, "127.0.0.1", () => {
-            const { port } = s.address() as net.AddressInfo;
-            s.close(() => resolve(port));
-        }).on("error", reject);
-    });
-}
 
-/** Polls until `check` is true or the time is up; bounded in time and in attempts. */
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    for (let attempt = 0; attempt < 300 && Date.now() < deadline; attempt++) {
-        try {
-            if (await check()) return true;
-        } catch {
-            // not listening yet
-        }
-        await new Promise((r) => setTimeout(r, 100));
-    }
-    return false;
-}

@@ -4,7 +4,6 @@
 // Only `kubectl exec ... --` is stood in for: its stand-in runs the rest of the line here.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -13,7 +12,7 @@ import { renderPolicy, routerTag } from "../components/headscale/policy";
 import { approveRoutesCommand, ensureUserCommand, expireKeyCommand, findNodeCommand, HeadscaleCli, mintKeyCommand } from "../components/keys/cli";
 import { parseNodeRoutes, parsePreauthKey, parseUsers } from "../components/keys/headscaleOutput";
 import { waitForNodeScript } from "../components/keys/routeApproval";
-import { captureOutput, createNetns, Netns, waitUntil } from "./helpers/netns";
+import { captureOutput, createNetns, freePort, Netns, waitUntil } from "./helpers/netns";
 import { requireTool } from "./helpers/tools";
 
 const cli: HeadscaleCli = { kubeconfig: "", context: "", namespace: "overlay", pod: "headscale-0" };
@@ -138,11 +137,3 @@ describe("the key lifecycle against the real headscale", () => {
     });
 });
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer().listen(0, "127.0.0.1", () => {
-            const { port } = s.address() as net.AddressInfo;
-            s.close(() => resolve(port));
-        }).on("error", reject);
-    });
-}

@@ -4,6 +4,7 @@
 // and an extra user without changing the host's files.
 import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 
 export interface Netns {
@@ -91,4 +92,14 @@ export async function waitUntil(check: () => boolean | Promise<boolean>, timeout
         await new Promise((r) => setTimeout(r, stepMs));
     }
     return false;
+}
+
+/** A TCP port that is free on the host's loopback right now. */
+export function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer().listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        }).on("error", reject);
+    });
 }
