@@ -67,6 +67,12 @@ describe("the key lifecycle", () => {
         const keys = await valueOf<Record<string, { tailscaleUp: string }>>(run.exports.userKeys);
         assert.match(keys.ci.tailscaleUp, /^tailscale up --login-server=https:\/\/headscale\.example\.com --authkey=hskey-auth-/);
         assert.equal(await pulumi.isSecret(run.exports.routerKeyExpires as pulumi.Output<string>), false);
+        // Every stack output that is not secret is free of keys.
+        for (const [name, value] of Object.entries(run.exports)) {
+            const output = pulumi.output(value as pulumi.Input<unknown>);
+            if (await pulumi.isSecret(output)) continue;
+            assert.doesNotMatch(JSON.stringify(await valueOf(output)) ?? "", /hskey-|PRIVATE KEY/, `output ${name} shows a key`);
+        }
     });
 
     it("reports the key's expiry and the next rotation", async () => {
