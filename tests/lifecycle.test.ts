@@ -58,6 +58,7 @@ describe("the key lifecycle", () => {
         const mint = run.resources.find((r) => r.name === "router-key-mint")!;
         for (const output of ["stdout", "stderr"]) assert.ok(mint.additionalSecretOutputs.includes(output));
         assert.equal(run.inputs("router-key-mint").logging, "none");
+        assert.equal(run.inputs("router-key-mint").addPreviousOutputInEnv, false, "the key is not passed on in the environment");
         for (const r of run.resources) {
             const shown = JSON.stringify(showValue(r.inputs).value);
             assert.doesNotMatch(shown, /hskey-auth-/, `${r.name} shows a key`);

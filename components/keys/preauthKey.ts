@@ -37,6 +37,8 @@ export class PreauthKey extends pulumi.ComponentResource {
             create,
             triggers: [args.rotationWindow],
             logging: "none",
+            // Never hand the key to a later command through its environment.
+            addPreviousOutputInEnv: false,
         // Whatever this key waits for (headscale being ready), its command waits for.
         }, { parent: this, dependsOn: opts?.dependsOn, additionalSecretOutputs: ["stdout", "stderr"] });
 

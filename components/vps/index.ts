@@ -60,6 +60,8 @@ export class VpsEdge extends pulumi.ComponentResource {
                     : pulumi.output(call).apply((c) => renderStepStdin(script, c as StepCall)),
                 // Steps log to stderr what they change; the secret-bearing one logs nothing.
                 logging: secret ? "none" : "stdoutAndStderr",
+                // The steps need no earlier output, and a stock sshd would refuse the variables.
+                addPreviousOutputInEnv: false,
             }, { parent: this, ...extra, ...(secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}) });
 
         const tunnel = step("tunnel-endpoint", "tunnel-endpoint", pulumi.output(args.tunnelPublicKey).apply((publicKey) => ({
