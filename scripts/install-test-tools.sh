@@ -16,7 +16,7 @@ fatal() { info "error: $*"; exit 1; }
 readonly headscale_module="github.com/juanfont/headscale"
 readonly headscale_version="v0.29.2"
 readonly tailscale_version="v1.102.3"
-readonly debian_packages=(shellcheck openssh-server openssh-client autossh nginx coturn nftables iproute2 curl openssl procps)
+readonly debian_packages=(shellcheck openssh-server openssh-client autossh nginx certbot coturn nftables iproute2 curl openssl procps)
 
 # --- Debian packages, installed only when missing ---
 install_debian_packages() {

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { renderTurnserverConf } from "../components/vps/coturn";
 import { renderFirewall } from "../components/vps/firewall";
-import { providedTlsFiles, renderNginxSite, nginxSitePath } from "../components/vps/nginx";
+import { acmeTlsFiles, nginxSitePath, providedTlsFiles, renderNginxSite } from "../components/vps/nginx";
 import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../components/vps/sshd";
 import { renderStepStdin, StepCall, StepName } from "../components/vps/steps";
 import { placeholderKeypair } from "../plan/placeholderKeys";
@@ -22,6 +22,7 @@ const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-steps-"));
 const upper = path.join(scratch, "upper");
 const state = path.join(scratch, "systemctl");
 const stubBin = path.join(scratch, "bin");
+const certbotLog = path.join(scratch, "certbot.log");
 let ns: Netns;
 
 const tls = providedTlsFiles(hostname);
@@ -56,7 +57,7 @@ function sandbox(command: string, input?: string) {
         `mkdir -p ${upper}/${d} ${scratch}/work/${d} && mount -t overlay overlay -o lowerdir=/${d},upperdir=${upper}/${d},workdir=${scratch}/work/${d} /${d}`).join(" && ");
     return ns.run("unshare", ["--mount", "--propagation", "private", "bash", "-c", `${mounts} && ${command}`], {
         input,
-        env: { PATH: `${stubBin}:${process.env.PATH}`, SYSTEMCTL_STATE: state },
+        env: { PATH: `${stubBin}:${process.env.PATH}`, SYSTEMCTL_STATE: state, CERTBOT_LOG: certbotLog },
         timeoutMs: 60_000,
     });
 }
@@ -84,6 +85,7 @@ function snapshot(): Record<string, string> {
     return files;
 }
 
+const certbotCalls = () => (fs.existsSync(certbotLog) ? fs.readFileSync(certbotLog, "utf8").trim().split("\n") : []);
 const serviceLog = () => (fs.existsSync(path.join(state, "log")) ? fs.readFileSync(path.join(state, "log"), "utf8") : "");
 const inSandbox = (file: string) => path.join(upper, file.replace(/^\//, ""));
 
@@ -94,8 +96,10 @@ describe("the VPS steps, run for real in a sandbox", () => {
             assert.ok(fs.existsSync(bin), `${bin} is missing: run bash scripts/install-test-tools.sh`);
         }
         fs.mkdirSync(stubBin, { recursive: true });
-        fs.copyFileSync(path.join(__dirname, "helpers", "systemctl-stub.sh"), path.join(stubBin, "systemctl"));
-        fs.chmodSync(path.join(stubBin, "systemctl"), 0o755);
+        for (const [stub, name] of [["systemctl-stub.sh", "systemctl"], ["certbot-stub.sh", "certbot"]]) {
+            fs.copyFileSync(path.join(__dirname, "helpers", stub), path.join(stubBin, name));
+            fs.chmodSync(path.join(stubBin, name), 0o755);
+        }
         // sshd is running on the VPS when the steps arrive (and has made its privilege
         // separation directory, which `sshd -t` insists on).
         fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
@@ -176,5 +180,33 @@ describe("the VPS steps, run for real in a sandbox", () => {
         }
         const conf = inSandbox("/etc/turnserver.conf");
         assert.ok(!fs.existsSync(conf) || !fs.readFileSync(conf, "utf8").includes("overlay Pulumi program"), "coturn's own config is back");
+    });
+
+    it("with ACME: serves the challenge over HTTP, asks certbot once, then serves HTTPS with its certificate", () => {
+        const acme = acmeTlsFiles(hostname);
+        const call: StepCall = {
+            params: [hostname, "acme", "admin@example.com"],
+            files: {
+                [nginxSitePath]: renderNginxSite({ hostname, tunnelPort: 8080, tls: acme }),
+                [`${nginxSitePath}.http-only`]: renderNginxSite({ hostname, tunnelPort: 8080, tls: undefined }),
+            },
+        };
+        const first = step("nginx", "apply", call);
+        assert.equal(first.status, 0, first.stderr);
+        assert.deepEqual(certbotCalls(), [`certonly --webroot -w /var/www/overlay-acme -d ${hostname} --email admin@example.com --agree-tos --no-eff-email --non-interactive --quiet`]);
+        assert.equal(fs.readFileSync(inSandbox(nginxSitePath), "utf8"), call.files![nginxSitePath], "the HTTPS site is in place");
+        assert.equal(sandbox("nginx -t").status, 0);
+        const hook = "/etc/letsencrypt/renewal-hooks/deploy/overlay-reload-nginx";
+        assert.equal(fs.statSync(inSandbox(hook)).mode & 0o111, 0o111, "certbot's renewal reloads nginx");
+
+        const files = snapshot();
+        const again = step("nginx", "apply", call);
+        assert.equal(again.status, 0, again.stderr);
+        assert.equal(certbotCalls().length, 1, "certbot was asked again");
+        assert.deepEqual(snapshot(), files);
+
+        assert.equal(step("nginx", "remove").status, 0);
+        assert.equal(existsOnVps(hook), false);
+        assert.equal(existsOnVps(nginxSitePath), false);
     });
 });
