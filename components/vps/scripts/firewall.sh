@@ -11,10 +11,7 @@ readonly include_line="include \"$rules\""
 apply() {
     local changed=0
     need_root
-    if ! command -v nft >/dev/null 2>&1; then
-        info "installing nftables from the distribution"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables >/dev/null
-    fi
+    ensure_packages nftables
     stage_arguments "$@"
     if install_validated "$(staged "$rules")" "$rules" 0644 nft -c -f "$rules"; then changed=1; fi
     # Loaded at boot by nftables.service through the distribution's main file.

@@ -18,6 +18,17 @@ need_root() {
     [[ $(id -u) -eq 0 ]] || fatal "this step must run as root (or through passwordless sudo)"
 }
 
+# --- install distribution packages that are missing ---
+ensure_packages() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    info "installing from the distribution: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 # --- the arguments after the action: `--file PATH CONTENT` pairs are staged in a scratch
 # directory (removed on exit), the rest are kept in order in `params` ---
 stage_arguments() {

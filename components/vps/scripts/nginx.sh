@@ -14,17 +14,6 @@ readonly default_marker="/etc/nginx/.overlay-removed-default-site"
 readonly webroot="/var/www/overlay-acme"
 readonly renew_hook="/etc/letsencrypt/renewal-hooks/deploy/overlay-reload-nginx"
 
-# --- install distribution packages that are missing ---
-ensure_packages() {
-    local missing=() pkg
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-    done
-    ((${#missing[@]} == 0)) && return 0
-    info "installing from the distribution: ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
 # --- nginx -t with our site enabled; install_validated calls it ---
 check_nginx() {
     ln -sfn "$site" "$enabled"
