@@ -3,13 +3,15 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { KeySpec, keys, RawConfig, validateConfig, formatProblems } from "../config";
+import { RawConfig, secretKeyNames, validateConfig, formatProblems } from "../config";
 import { today } from "../config/clock";
 import { Artifact, resourceArtifacts } from "./artifacts";
 import { placeholderKeypair } from "./placeholderKeys";
 import { RecordedResource, startRecording } from "./recorder";
 import { readStackFile, StackFile } from "./stackFile";
 import { hashValue, Json, SECRET, showValue } from "./values";
+
+const secretSettings: ReadonlySet<string> = new Set(secretKeyNames);
 
 export interface PlanOptions {
     /** Directory holding Pulumi.yaml, Pulumi.<stack>.yaml and index.ts. */
@@ -94,7 +96,7 @@ function withPlaceholderSecrets(file: StackFile, stack: string): { raw: RawConfi
         secretKeys.add(key);
         pending.push({ key, reason });
     };
-    const isSecretSetting = (key: string) => (keys as Record<string, KeySpec>)[key.slice(file.project.length + 1)]?.secret === true;
+    const isSecretSetting = (key: string) => secretSettings.has(key.slice(file.project.length + 1));
 
     for (const key of file.encryptedKeys) {
         if (isSecretSetting(key)) {
@@ -115,8 +117,7 @@ function withPlaceholderSecrets(file: StackFile, stack: string): { raw: RawConfi
 }
 
 function shownConfig(values: Record<string, unknown>): Record<string, unknown> {
-    const isSecret = (k: string) => (keys as Record<string, KeySpec>)[k]?.secret === true;
-    return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, isSecret(k) && v !== "" ? SECRET : v]));
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, secretSettings.has(k) && v !== "" ? SECRET : v]));
 }
 
 async function showOutputs(program: Record<string, unknown>): Promise<Record<string, Json>> {

@@ -34,7 +34,7 @@ const certificate = (() => {
     return { cert: fs.readFileSync(`${dir}/cert`, "utf8"), key: fs.readFileSync(`${dir}/key`, "utf8") };
 })();
 
-const calls: Record<Exclude<StepName, never>, StepCall> = {
+const calls: Record<StepName, StepCall> = {
     "tunnel-endpoint": { files: { [authorizedKeysPath]: renderAuthorizedKeys({ publicKey: tunnelKey, tunnelPort: 8080 }), [sshdDropInPath]: renderSshdDropIn({ tunnelPort: 8080 }) } },
     "tls-key": { files: { [tls.privateKey]: certificate.key } },
     nginx: {

@@ -42,27 +42,21 @@ export class VpsEdge extends pulumi.ComponentResource {
 
     constructor(name: string, args: VpsEdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("overlay:components:VpsEdge", name, {}, opts);
-        const connection = {
-            host: args.connection.host,
-            port: args.connection.port,
-            user: args.connection.user,
-            privateKey: args.connection.privateKey,
-            hostKey: args.connection.hostKey,
-        };
-        const step = (id: string, script: StepName, call: pulumi.Input<StepCall>, removeParams: string[], extra: pulumi.CustomResourceOptions = {}, secret = false) =>
-            new command.remote.Command(`${name}-${id}`, {
+        const connection = args.connection;
+        const step = (id: string, script: StepName, call: pulumi.Input<StepCall>, removeParams: string[], extra: pulumi.CustomResourceOptions = {}, secret = false) => {
+            const stdin = pulumi.output(call).apply((c) => renderStepStdin(script, c as StepCall));
+            return new command.remote.Command(`${name}-${id}`, {
                 connection,
                 create: stepCommand("apply", args.connection.user),
                 update: stepCommand("apply", args.connection.user),
                 delete: `${stepCommand("remove", args.connection.user)}${removeParams.map((p) => ` ${p}`).join("")}`,
-                stdin: secret
-                    ? pulumi.secret(pulumi.output(call).apply((c) => renderStepStdin(script, c as StepCall)))
-                    : pulumi.output(call).apply((c) => renderStepStdin(script, c as StepCall)),
+                stdin: secret ? pulumi.secret(stdin) : stdin,
                 // Steps log to stderr what they change; the secret-bearing one logs nothing.
                 logging: secret ? "none" : "stdoutAndStderr",
                 // The steps need no earlier output, and a stock sshd would refuse the variables.
                 addPreviousOutputInEnv: false,
             }, { parent: this, ...extra, ...(secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}) });
+        };
 
         const tunnel = step("tunnel-endpoint", "tunnel-endpoint", pulumi.output(args.tunnelPublicKey).apply((publicKey) => ({
             files: {

@@ -22,11 +22,21 @@ export function stepScriptPath(step: StepName | "lib"): string {
     return path.join(scriptsDir, `${step}.sh`);
 }
 
+const scripts = new Map<string, string>();
+
+/** A script's text, read from disk once per process. */
+function script(name: StepName | "lib"): string {
+    let text = scripts.get(name);
+    if (text === undefined) {
+        text = fs.readFileSync(stepScriptPath(name), "utf8");
+        scripts.set(name, text);
+    }
+    return text;
+}
+
 /** The text sent on stdin: lib.sh, the step, then `main "$@" <arguments>`. */
 export function renderStepStdin(step: StepName, call: StepCall): string {
-    const lib = fs.readFileSync(stepScriptPath("lib"), "utf8");
-    const script = fs.readFileSync(stepScriptPath(step), "utf8");
-    return `${lib}\n# ---- ${step}.sh ----\n${script}\n${closingLine(call)}`;
+    return `${script("lib")}\n# ---- ${step}.sh ----\n${script(step)}\n${closingLine(call)}`;
 }
 
 /** The last line of a step's stdin, which calls main with the action and the arguments. */
