@@ -26,6 +26,8 @@ ensure_packages() {
     done
     ((${#missing[@]} == 0)) && return 0
     info "installing from the distribution: ${missing[*]}"
+    # A fresh VPS image often ships without package lists.
+    apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
