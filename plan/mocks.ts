@@ -11,7 +11,7 @@ export function computedOutputs(type: string, name: string, inputs: Record<strin
             const key = placeholderKeypair(`tls.PrivateKey ${name}`);
             return {
                 publicKeyOpenssh: `${key.publicKeyOpenssh}\n`,
-                privateKeyOpenssh: key.privateKeyPem,
+                privateKeyOpenssh: key.privateKeyOpenssh,
                 privateKeyPem: key.privateKeyPem,
             };
         }

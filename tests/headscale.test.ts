@@ -71,7 +71,7 @@ describe("headscale config.yaml", () => {
     });
 
     it("leaves out DERP IPv6 when the VPS has none", () => {
-        assert.equal((headscaleConfig({ ...args, vpsIpv6: "" }) as any).derp.server.ipv6, undefined);
+        assert.equal((headscaleConfig({ ...args, vpsIpv6: "" }) as any).derp.server.ipv6, "none");
     });
 
     it("holds no key that 0.29 removed or rejects", () => {

@@ -66,7 +66,7 @@ describe("the key lifecycle", () => {
         }
         assert.equal(await pulumi.isSecret(run.exports.userKeys as pulumi.Output<unknown>), true);
         const keys = await valueOf<Record<string, { tailscaleUp: string }>>(run.exports.userKeys);
-        assert.match(keys.ci.tailscaleUp, /^tailscale up --login-server=https:\/\/headscale\.example\.com --authkey=hskey-auth-/);
+        assert.match(keys.ci.tailscaleUp, /^tailscale up --login-server=https:\/\/headscale\.example\.com --authkey=hskey-auth-\S+ --accept-routes$/);
         assert.equal(await pulumi.isSecret(run.exports.routerKeyExpires as pulumi.Output<string>), false);
         // Every stack output that is not secret is free of keys.
         for (const [name, value] of Object.entries(run.exports)) {

@@ -79,7 +79,8 @@ export function headscaleConfig(args: HeadscaleConfigArgs): Record<string, unkno
                 private_key_path: `${paths.data}/derp_server_private.key`,
                 automatically_add_embedded_derp_region: true,
                 ipv4: args.vpsIpv4,
-                ...(args.vpsIpv6 ? { ipv6: args.vpsIpv6 } : {}),
+                // "none" tells clients the VPS has no IPv6 (empty would send them to DNS for it).
+                ipv6: args.vpsIpv6 || "none",
             },
             // No third-party relays: the embedded region is the only one.
             urls: [],

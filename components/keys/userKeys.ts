@@ -63,7 +63,8 @@ export class UserKeys extends pulumi.ComponentResource {
             this.issued[spec.name] = {
                 key: key.key,
                 expiration: key.expiration,
-                tailscaleUp: pulumi.secret(pulumi.interpolate`tailscale up --login-server=${args.loginServer} --authkey=${key.key}`),
+                // --accept-routes: Linux clients ignore subnet routes without it (others accept them).
+                tailscaleUp: pulumi.secret(pulumi.interpolate`tailscale up --login-server=${args.loginServer} --authkey=${key.key} --accept-routes`),
             };
         }
         this.registerOutputs({});

@@ -26,9 +26,14 @@ ensure_packages() {
     done
     ((${#missing[@]} == 0)) && return 0
     info "installing from the distribution: ${missing[*]}"
-    # A fresh VPS image often ships without package lists.
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Steps run in parallel, and a fresh VPS may be busy with unattended-upgrades: wait for
+    # the package system instead of failing on its lock.
+    (
+        flock -w 600 9 || fatal "the package system stayed busy for 10 minutes"
+        # A fresh VPS image often ships without package lists.
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    ) 9>/run/lock/overlay-packages.lock
 }
 
 # --- the arguments after the action: `--file PATH CONTENT` pairs are staged in a scratch

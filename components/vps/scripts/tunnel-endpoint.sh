@@ -37,7 +37,8 @@ apply() {
         info "sshd settings for $tunnel_user changed; reloading sshd"
         reload_sshd
     fi
-    cat "$host_key"
+    # Type and key only: the comment names the machine the key was made on.
+    cut -d' ' -f1,2 "$host_key"
 }
 
 remove() {
