@@ -116,7 +116,10 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
             targetHost: headscale.serviceHost,
             targetPort: headscalePorts.http,
         },
-    }, inCluster);
+    // Not before the VPS is ready: autossh would knock on a VPS with no tunnel user yet (failed
+    // logins that fail2ban counts against the home address) and tailscale would crash-loop
+    // until nginx answers.
+    }, { ...inCluster, dependsOn: [vps] });
 
     // Once the router is ready (registered), approve exactly its LAN routes.
     new RouteApproval("router-routes", { cli, nodeName: config.routerHostname, routes: config.lanRoutes }, { dependsOn: [router.deployment] });

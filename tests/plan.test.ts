@@ -77,6 +77,9 @@ describe("npm run plan", () => {
         // The router's Secret takes the tunnel key, so Pulumi orders it after the key.
         const credentials = summary.resources.find((r) => r.name === "router-credentials");
         assert.ok(credentials?.dependsOn.includes("tunnel-key"));
+        // The router's pod starts only once every VPS step has run.
+        const routerPod = summary.resources.find((r) => r.name === "router-deployment");
+        for (const step of ["vps-tunnel-endpoint", "vps-nginx", "vps-coturn", "vps-firewall"]) assert.ok(routerPod?.dependsOn.includes(step), step);
         assert.deepEqual(credentials?.secretInputs, ["stringData"]);
         assert.equal(credentials?.provider, "home-cluster");
         assert.equal(summary.outputs.loginServer, "https://headscale.example.com");

@@ -169,7 +169,8 @@ export class SubnetRouter extends pulumi.ComponentResource {
                     },
                 },
             },
-        }, parent);
+        // What the router waits for (the VPS being ready), its pod waits for.
+        }, { ...parent, dependsOn: opts?.dependsOn });
 
         this.deployment = deployment;
         this.deploymentName = deployment.metadata.name;
