@@ -5,8 +5,9 @@
 #     daemons the VPS runs (openssh-server, autossh, nginx, coturn, nftables) with the tools
 #     the tests drive them with. Their services are not started on this machine: the tests
 #     run them in network namespaces of their own;
-#   - headscale v0.29.2 and tailscale/tailscaled v1.102.3, built from the Go module proxy
-#     into .tools/bin.
+#   - for the end-to-end suite: qemu, qemu-img, debootstrap and socat (the throwaway VPS);
+#   - headscale v0.29.2 and tailscale/tailscaled/containerboot v1.102.3, built from the Go
+#     module proxy into .tools/bin.
 # Environment: TOOLS_DIR (default: <repo>/.tools). Re-running changes nothing.
 set -euo pipefail
 
@@ -16,7 +17,8 @@ fatal() { info "error: $*"; exit 1; }
 readonly headscale_module="github.com/juanfont/headscale"
 readonly headscale_version="v0.29.2"
 readonly tailscale_version="v1.102.3"
-readonly debian_packages=(shellcheck openssh-server openssh-client autossh nginx certbot coturn nftables iproute2 curl openssl procps)
+readonly debian_packages=(shellcheck openssh-server openssh-client autossh nginx certbot coturn nftables iproute2 curl openssl procps
+    qemu-system-x86 qemu-utils debootstrap e2fsprogs socat)
 
 # --- Debian packages, installed only when missing ---
 install_debian_packages() {
@@ -37,7 +39,7 @@ install_debian_packages() {
         placed=1
     fi
     local status=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null || status=$?
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
     ((placed == 0)) || rm -f "$guard"
     ((status == 0)) || fatal "apt-get install ${missing[*]} failed"
 }
@@ -61,15 +63,17 @@ install_headscale() {
     printf '%s\n' "$headscale_version" >"$bin.version"
 }
 
-# --- tailscale and tailscaled, for a real node that registers with headscale ---
+# --- tailscale, tailscaled and containerboot (the tailscale image's entry point), for real
+# nodes that register with headscale ---
 install_tailscale() {
     local bin="$1"
-    if [[ -x $bin/tailscale && -x $bin/tailscaled && $(cat "$bin/tailscaled.version" 2>/dev/null) == "$tailscale_version" ]]; then
+    if [[ -x $bin/tailscale && -x $bin/tailscaled && -x $bin/containerboot && $(cat "$bin/tailscaled.version" 2>/dev/null) == "$tailscale_version" ]]; then
         return 0
     fi
     command -v go >/dev/null || fatal "Go is required to build tailscale ${tailscale_version}"
-    info "building tailscale and tailscaled ${tailscale_version} (a few minutes the first time)"
-    GOBIN="$bin" go install "tailscale.com/cmd/tailscale@${tailscale_version}" "tailscale.com/cmd/tailscaled@${tailscale_version}"
+    info "building tailscale, tailscaled and containerboot ${tailscale_version} (a few minutes the first time)"
+    GOBIN="$bin" go install "tailscale.com/cmd/tailscale@${tailscale_version}" "tailscale.com/cmd/tailscaled@${tailscale_version}" \
+        "tailscale.com/cmd/containerboot@${tailscale_version}"
     "$bin/tailscaled" --version >/dev/null || fatal "the tailscaled build does not run"
     printf '%s\n' "$tailscale_version" >"$bin/tailscaled.version"
 }

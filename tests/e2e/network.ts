@@ -1,0 +1,125 @@
+// The end-to-end suite's small internet, all in network namespaces of its own:
+//
+//   device (172.16.2.2) ──┐                     ┌── home (172.16.1.2): headscale, the router,
+//                         ├── wan ── VPS (VM) ──┤     "pulumi up", a cluster subnet 10.42.0.0/24
+//                         │  (no forwarding)    └── lan (192.168.1.10, behind home): a service
+//
+// "wan" holds QEMU, whose port forwards listen on its 127.0.0.1 only; the VPS's address is
+// DNAT-ed there (and the source made 127.0.0.1: the guest sees every client as 10.0.2.2). wan forwards nothing between home and device: like two NATed networks, they
+// can meet only through the VPS (DERP), never directly.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createNetns, Netns } from "../helpers/netns";
+
+/** The address QEMU's user network gives its guest: the "VPS's public IP" everywhere here. */
+export const vpsAddress = "10.0.2.15";
+export const lanServiceAddress = "192.168.1.10";
+export const clusterServiceAddress = "10.42.0.1";
+
+export interface Forward {
+    readonly protocol: "tcp" | "udp";
+    /** Port on the VPS. */
+    readonly guestPort: number;
+    /** Port on wan's 127.0.0.1 where QEMU listens. */
+    readonly hostPort: number;
+}
+
+export interface World {
+    readonly wan: Netns;
+    readonly home: Netns;
+    readonly lan: Netns;
+    readonly device: Netns;
+    destroy(): void;
+}
+
+function ip(ns: Netns | undefined, ...args: string[]): void {
+    const r = spawnSync("ip", ns ? ["-n", ns.name, ...args] : args, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr}`);
+}
+
+function must(ns: Netns, command: string, args: string[], input?: string): void {
+    const r = ns.run(command, args, { input });
+    if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} in ${ns.name}: ${r.stderr}`);
+}
+
+/** A veth pair from `a` (named aName, address aAddr) to `b`. */
+function link(a: Netns, aName: string, aAddr: string, b: Netns, bName: string, bAddr: string): void {
+    ip(a, "link", "add", aName, "type", "veth", "peer", "name", bName, "netns", b.name);
+    ip(a, "addr", "add", aAddr, "dev", aName);
+    ip(b, "addr", "add", bAddr, "dev", bName);
+    ip(a, "link", "set", aName, "up");
+    ip(b, "link", "set", bName, "up");
+}
+
+/** /etc/hosts and an empty resolv.conf for the namespace (no DNS server exists here). */
+function names(ns: Netns, hosts: Record<string, string>): void {
+    const lines = ["127.0.0.1 localhost", "::1 localhost", ...Object.entries(hosts).map(([name, addr]) => `${addr} ${name}`)];
+    fs.writeFileSync(path.join(ns.etc, "hosts"), `${lines.join("\n")}\n`);
+    fs.writeFileSync(path.join(ns.etc, "resolv.conf"), "# no DNS server in the test namespaces\n");
+}
+
+export function createWorld(hostname: string, forwards: readonly Forward[]): World {
+    const made: Netns[] = [];
+    const make = (prefix: string) => {
+        const ns = createNetns(prefix);
+        made.push(ns);
+        return ns;
+    };
+    try {
+        const wan = make("ovl-wan");
+        const home = make("ovl-home");
+        const lan = make("ovl-lan");
+        const device = make("ovl-dev");
+        link(wan, "home0", "172.16.1.1/24", home, "wan0", "172.16.1.2/24");
+        link(wan, "dev0", "172.16.2.1/24", device, "wan0", "172.16.2.2/24");
+        link(home, "lan0", "192.168.1.1/24", lan, "eth0", `${lanServiceAddress}/24`);
+        ip(home, "route", "add", "default", "via", "172.16.1.1");
+        ip(device, "route", "add", "default", "via", "172.16.2.1");
+        ip(lan, "route", "add", "default", "via", "192.168.1.1");
+        // The cluster's own range, reachable in home, never advertised.
+        ip(home, "link", "add", "cluster0", "type", "veth", "peer", "name", "cluster1");
+        ip(home, "addr", "add", `${clusterServiceAddress}/24`, "dev", "cluster0");
+        ip(home, "link", "set", "cluster0", "up");
+        ip(home, "link", "set", "cluster1", "up");
+
+        // The VPS's address, DNAT-ed to QEMU's forwards on wan's loopback.
+        must(wan, "sysctl", ["-qw", "net.ipv4.conf.all.route_localnet=1"]);
+        must(wan, "sysctl", ["-qw", "net.ipv4.ip_forward=0"]);
+        const rules = forwards.map((f) => `        ip daddr ${vpsAddress} ${f.protocol} dport ${f.guestPort} dnat to 127.0.0.1:${f.hostPort}`);
+        must(wan, "nft", ["-f", "-"], [
+            "table ip e2e_wan {",
+            "    chain prerouting {",
+            "        type nat hook prerouting priority dstnat; policy accept;",
+            ...rules,
+            "    }",
+            // The guest's replies go to QEMU's peer: make that 127.0.0.1, as if all were local.
+            "    chain input {",
+            "        type nat hook input priority 100; policy accept;",
+            "        ip daddr 127.0.0.1 ip saddr != 127.0.0.0/8 snat to 127.0.0.1",
+            "    }",
+            "}",
+            // Nothing starts from wan to anywhere but its loopback: the VM's own connections
+            // (QEMU opens them from here) reach only the mirror relay on 127.0.0.1:80.
+            "table inet e2e_wan_out {",
+            "    chain output {",
+            "        type filter hook output priority filter; policy drop;",
+            "        oif lo accept",
+            "        ct state established,related accept",
+            "    }",
+            "}",
+            "",
+        ].join("\n"));
+
+        for (const ns of [home, device]) names(ns, { [hostname]: vpsAddress });
+        return {
+            wan, home, lan, device,
+            destroy() {
+                for (const ns of made.reverse()) ns.destroy();
+            },
+        };
+    } catch (err) {
+        for (const ns of made.reverse()) ns.destroy();
+        throw err;
+    }
+}
