@@ -11,8 +11,8 @@ import { requireTool } from "../helpers/tools";
 import { exec } from "./exec";
 import { ClusterObjects, Kubelet } from "./engine";
 
-/** What each image runs: its entry point, here. */
-const imagePrograms: Record<string, string> = { headscale: "headscale", tailscale: "containerboot", autossh: "" };
+/** Each image's entry point, here (a container's `command`, when it has one, replaces it). */
+const imagePrograms: Record<string, string> = { headscale: "headscale", tailscale: "containerboot", autossh: "autossh" };
 
 interface Container {
     name: string;

@@ -13,6 +13,7 @@ import { parse } from "shell-quote";
 import { parseNodeRoutes } from "../../components/keys/headscaleOutput";
 import { stepFiles } from "../../components/vps/steps";
 import { tunnelUser } from "../../components/router/tunnel";
+import { shellQuote } from "../../components/shell";
 import { captureOutput, waitUntil } from "../helpers/netns";
 import { exampleConfig, repoRoot } from "../helpers/stack";
 import { requireTool } from "../helpers/tools";
@@ -107,7 +108,7 @@ async function vpsState(): Promise<Record<string, string>> {
     const files = remoteCommands().flatMap((s) => Object.keys(stepFiles(s.inputs.stdin ?? ""))).filter((p) => !p.endsWith(".http-only"));
     const units = ["nginx", "coturn", "ssh", "nftables"];
     const script = [
-        ...files.map((f) => `printf '%s ' ${f}; sha256sum < ${f} 2>/dev/null | cut -d' ' -f1 || echo absent`),
+        ...files.map((f) => `printf '%s ' ${shellQuote(f)}; if [ -f ${shellQuote(f)} ]; then sha256sum < ${shellQuote(f)} | cut -d' ' -f1; else echo absent; fi`),
         `printf 'sites-enabled '; readlink /etc/nginx/sites-enabled/overlay-headscale || echo absent`,
         ...units.map((u) => `printf '%s ' ${u}; systemctl show -p MainPID -p ActiveEnterTimestampMonotonic -p InvocationID --value ${u} | tr '\\n' ' '; echo`),
         // Rules with their handles (new handles would mean a reload), without the rate limiter's state.
@@ -289,7 +290,7 @@ describe("the overlay end to end: a Debian VM as the VPS, real headscale and Tai
 
     it("the tunnel user cannot get a shell, nor any forward but its own", async () => {
         needUp();
-        const secret = [...kubeletSecrets()].find(([name]) => name === "subnet-router-credentials")?.[1];
+        const secret = deployment.registrations.find((r) => r.type === "kubernetes:core/v1:Secret" && r.inputs.metadata.name === "subnet-router-credentials")?.inputs.stringData;
         assert.ok(secret, "the router's credentials Secret");
         const key = path.join(run, "tunnel_key");
         fs.writeFileSync(key, secret["tunnel-key"], { mode: 0o600 });
@@ -369,8 +370,9 @@ describe("the overlay end to end: a Debian VM as the VPS, real headscale and Tai
 
     it("the delete steps leave nothing behind on the VM, and the router key is expired", async () => {
         needUp();
+        // As pulumi destroy deletes the router's Deployment; the device leaves too.
         kubelet.pods.get("subnet-router")!.stop();
-        daemonStop();
+        await exec(world.device, "pkill", ["-x", "tailscaled"]);
         const steps = remoteCommands();
         // Dependents first, as pulumi destroy does (registrations completed in dependency order).
         for (const step of [...steps].reverse()) {
@@ -383,7 +385,7 @@ describe("the overlay end to end: a Debian VM as the VPS, real headscale and Tai
         }
         const sent = steps.flatMap((s) => Object.entries(stepFiles(s.inputs.stdin ?? "")));
         const check = await vm.ssh([
-            ...sent.map(([file, content]) => `if [ -e ${file} ] && [ "$(sha256sum < ${file} | cut -d' ' -f1)" = ${sha256(content)} ]; then echo "still there: ${file}"; fi`),
+            ...sent.map(([file, content]) => `if [ -f ${shellQuote(file)} ] && [ "$(sha256sum < ${shellQuote(file)} | cut -d' ' -f1)" = ${sha256(content)} ]; then echo "still there: "${shellQuote(file)}; fi`),
             `[ ! -e /etc/nginx/sites-enabled/overlay-headscale ] || echo "still there: the nginx site link"`,
             `! id ${tunnelUser} >/dev/null 2>&1 || echo "still there: the user ${tunnelUser}"`,
             `! nft list table inet overlay_firewall >/dev/null 2>&1 || echo "still there: the firewall table"`,
@@ -401,13 +403,3 @@ function sha256(text: string): string {
     return createHash("sha256").update(text).digest("hex");
 }
 
-function kubeletSecrets(): Map<string, Record<string, string>> {
-    const secret = deployment.registrations.find((r) => r.type === "kubernetes:core/v1:Secret");
-    return new Map(secret ? [[secret.inputs.metadata.name, secret.inputs.stringData]] : []);
-}
-
-function daemonStop(): void {
-    // The device's tailscaled goes with its namespace at the end; stopping it first keeps
-    // it from reconnecting while the VPS is taken down.
-    void exec(world.device, "pkill", ["-x", "tailscaled"]);
-}
