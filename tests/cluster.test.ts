@@ -135,6 +135,7 @@ describe("the home cluster", () => {
         assert.equal(vars.TS_AUTH_ONCE, "true");
         assert.deepEqual(vars.TS_AUTHKEY, { secretKeyRef: { name: "subnet-router-credentials", key: "TS_AUTHKEY" } });
         assert.equal(vars.TS_ENABLE_HEALTH_CHECK, "true");
+        assert.equal(vars.TS_NO_LOGS_NO_SUPPORT, "true", "no log uploads to Tailscale Inc.");
         assert.doesNotMatch(JSON.stringify(spec), /advertise-tags/);
         for (const probe of [ts.readinessProbe, ts.livenessProbe]) assert.deepEqual(probe.httpGet, { path: "/healthz", port: "health" });
         assert.deepEqual(ts.securityContext.capabilities.add, ["NET_ADMIN", "NET_RAW"]);

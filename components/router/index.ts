@@ -119,6 +119,9 @@ export class SubnetRouter extends pulumi.ComponentResource {
                                     { name: "TS_AUTH_ONCE", value: "true" },
                                     { name: "TS_AUTHKEY", valueFrom: { secretKeyRef: { name: secret.metadata.name, key: "TS_AUTHKEY" } } },
                                     { name: "TS_ENABLE_HEALTH_CHECK", value: "true" },
+                                    // tailscaled uploads its logs to Tailscale Inc. unless told
+                                    // not to; this overlay talks to no third party.
+                                    { name: "TS_NO_LOGS_NO_SUPPORT", value: "true" },
                                     { name: "TS_LOCAL_ADDR_PORT", value: `[::]:${healthPort}` },
                                 ],
                                 ports: [{ name: "health", containerPort: healthPort, protocol: "TCP" }],

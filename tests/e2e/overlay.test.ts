@@ -182,9 +182,8 @@ describe("the overlay end to end: a Debian VM as the VPS, real headscale and Tai
             unset: ["acmeEmail"],
             secret: ["vpsSshPrivateKey", "tlsPrivateKey"],
         });
-        // Both tailscaleds trust the test CA; neither sends logs anywhere.
-        const tailscaleEnv = { SSL_CERT_FILE: path.join(ca, "ca.pem"), TS_NO_LOGS_NO_SUPPORT: "true" };
-        kubelet = createKubelet(world.home, path.join(run, "pods"), tailscaleEnv);
+        // The router trusts the test CA (its manifest already keeps its logs to itself).
+        kubelet = createKubelet(world.home, path.join(run, "pods"), { SSL_CERT_FILE: path.join(ca, "ca.pem") });
         const bin = path.join(run, "bin");
         fs.mkdirSync(bin);
         fs.copyFileSync(path.join(repoRoot, "tests", "helpers", "kubectl-stand-in.sh"), path.join(bin, "kubectl"));
@@ -213,6 +212,9 @@ describe("the overlay end to end: a Debian VM as the VPS, real headscale and Tai
         const nodes = parseNodeRoutes((await headscaleCli("nodes", "list-routes", "--output", "json")).stdout);
         const router = nodes.find((n) => n.name === "home-router");
         assert.deepEqual(router?.approved, ["192.168.1.0/24"], JSON.stringify(nodes));
+        // The manifest's env reached tailscaled: it uploads no logs.
+        const tailscaleLog = kubelet.pods.get("subnet-router")!.containers.find((c) => c.name === "tailscale")!.log();
+        assert.match(tailscaleLog, /envknob: TS_NO_LOGS_NO_SUPPORT="true"/);
     });
 
     it("the roaming device joins with the program's user key, through nginx and the tunnel", async () => {
