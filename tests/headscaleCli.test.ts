@@ -13,7 +13,7 @@ import { approveRoutesCommand, ensureUserCommand, expireKeyCommand, findNodeComm
 import { parseNodeRoutes, parsePreauthKey, parseUsers } from "../components/keys/headscaleOutput";
 import { waitForNodeScript } from "../components/keys/routeApproval";
 import { captureOutput, createNetns, freePort, Netns, waitUntil } from "./helpers/netns";
-import { requireTool } from "./helpers/tools";
+import { toolBin } from "./helpers/tools";
 
 const cli: HeadscaleCli = { kubeconfig: "", context: "", namespace: "overlay", pod: "headscale-0" };
 const lanRoutes = ["192.168.1.0/24"];
@@ -35,11 +35,7 @@ function headscale(...args: string[]) {
 
 describe("the key lifecycle against the real headscale", () => {
     before(async () => {
-        const tools = Object.fromEntries(["headscale", "tailscale", "tailscaled"].map((t) => [t, requireTool(t)]));
-        fs.mkdirSync(bin);
-        for (const [name, p] of Object.entries(tools)) fs.symlinkSync(p, path.join(bin, name));
-        fs.copyFileSync(path.join(__dirname, "helpers", "kubectl-stand-in.sh"), path.join(bin, "kubectl"));
-        fs.chmodSync(path.join(bin, "kubectl"), 0o755);
+        toolBin(bin, ["headscale", "tailscale", "tailscaled"]);
 
         ns = createNetns("ovl-hscli");
         ns.addDeadEndRoute();

@@ -28,7 +28,7 @@ export interface Registration {
 
 export interface Kubelet {
     /** Starts a StatefulSet's or Deployment's pod; resolves when it is ready. */
-    run(kind: "StatefulSet" | "Deployment", inputs: Record<string, any>, objects: ClusterObjects): Promise<void>;
+    run(inputs: Record<string, any>, objects: ClusterObjects): Promise<void>;
 }
 
 /** ConfigMaps' data and Secrets' stringData by object name, as the program created them. */
@@ -50,7 +50,6 @@ export interface Deployment {
     readonly exports: Record<string, unknown>;
     /** In the order each registration completed. */
     readonly registrations: Registration[];
-    find(name: string): Registration;
 }
 
 const entry = path.join(repoRoot, "index.ts");
@@ -78,21 +77,15 @@ export async function up(config: RawConfig, options: EngineOptions): Promise<Dep
 
     const perform = async (type: string, name: string, inputs: Record<string, any>): Promise<Record<string, unknown>> => {
         switch (type) {
-            case "command:local:Command": {
-                const result = await exec(options.home, "sh", ["-c", inputs.create], {
-                    input: inputs.stdin, env: { ...options.localEnv(), ...inputs.environment }, timeoutMs: options.timeoutMs,
-                });
-                // Never the output itself: a mint's stdout is a key.
-                if (result.status !== 0) throw new Error(`local command ${name} exited ${result.status}: ${inputs.logging === "none" ? "(its output is not logged)" : result.stderr}`);
-                registrations.push({ type, name, inputs, result });
-                return { stdout: result.stdout.replace(/\n$/, ""), stderr: result.stderr.replace(/\n$/, "") };
-            }
+            case "command:local:Command":
             case "command:remote:Command": {
-                const result = await exec(options.home, "ssh", remoteSsh(inputs.connection, options.scratch, inputs.create), {
-                    input: inputs.stdin, timeoutMs: options.timeoutMs,
-                });
-                if (result.status !== 0) throw new Error(`remote command ${name} exited ${result.status}: ${inputs.logging === "none" ? "(its output is not logged)" : result.stderr}`);
+                const result = type === "command:local:Command"
+                    ? await exec(options.home, "sh", ["-c", inputs.create], { input: inputs.stdin, env: { ...options.localEnv(), ...inputs.environment }, timeoutMs: options.timeoutMs })
+                    : await exec(options.home, "ssh", remoteSsh(inputs.connection, options.scratch, inputs.create), { input: inputs.stdin, timeoutMs: options.timeoutMs });
+                // Never the output itself: a mint's stdout is a key.
+                if (result.status !== 0) throw new Error(`${type} ${name} exited ${result.status}: ${inputs.logging === "none" ? "(its output is not logged)" : result.stderr}`);
                 registrations.push({ type, name, inputs, result });
+                // As the provider keeps them: without the last newline.
                 return { stdout: result.stdout.replace(/\n$/, ""), stderr: result.stderr.replace(/\n$/, "") };
             }
             case "tls:index/privateKey:PrivateKey": {
@@ -108,10 +101,8 @@ export async function up(config: RawConfig, options: EngineOptions): Promise<Dep
                 objects.secrets.set(inputs.metadata.name, inputs.stringData ?? {});
                 break;
             case "kubernetes:apps/v1:StatefulSet":
-                await options.kubelet.run("StatefulSet", inputs, objects);
-                break;
             case "kubernetes:apps/v1:Deployment":
-                await options.kubelet.run("Deployment", inputs, objects);
+                await options.kubelet.run(inputs, objects);
                 break;
         }
         registrations.push({ type, name, inputs });
@@ -166,17 +157,6 @@ export async function up(config: RawConfig, options: EngineOptions): Promise<Dep
     if (failures.length) throw new Error(`pulumi up (stand-in) failed:\n${failures.join("\n")}`);
     if (pending > 0) throw new Error(`pulumi up (stand-in) did not finish within ${options.timeoutMs / 1000} s`);
 
-    const resolved: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(exports)) {
-        resolved[key] = await valueOf(value);
-    }
-    return {
-        exports: resolved,
-        registrations,
-        find(name) {
-            const r = registrations.find((x) => x.name === name);
-            if (!r) throw new Error(`nothing named ${name} was registered; have ${registrations.map((x) => x.name).join(", ")}`);
-            return r;
-        },
-    };
+    const values = await settle;
+    return { exports: Object.fromEntries(Object.keys(exports).map((key, i) => [key, values[i]])), registrations };
 }

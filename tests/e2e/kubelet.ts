@@ -7,7 +7,8 @@ import { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { captureOutput, Netns, waitUntil } from "../helpers/netns";
-import { requireTool } from "../helpers/tools";
+import { containerPaths } from "../../components/headscale/config";
+import { toolBin } from "../helpers/tools";
 import { exec } from "./exec";
 import { ClusterObjects, Kubelet } from "./engine";
 
@@ -42,23 +43,21 @@ export interface Pod {
 
 export interface HomeKubelet extends Kubelet {
     readonly pods: Map<string, Pod>;
-    /** headscale's config file as mounted here (for the kubectl stand-in's headscale). */
-    headscaleConfig(): string;
+    /**
+     * The environment for commands that use kubectl: PATH with the kubectl stand-in (which
+     * runs the rest of `kubectl exec ... --` here) and headscale's config as mounted here.
+     */
+    kubectlEnv(): NodeJS.ProcessEnv;
 }
 
 export function createKubelet(home: Netns, root: string, extraEnv: NodeJS.ProcessEnv): HomeKubelet {
     const pods = new Map<string, Pod>();
-    const bin = path.join(root, "bin");
-    fs.mkdirSync(bin, { recursive: true });
+    const bin = toolBin(path.join(root, "bin"), ["headscale", "tailscale", "tailscaled", "containerboot"]);
     // Containers run as their own users: every directory on the way to a volume must let them pass.
     for (let dir = root; dir !== path.dirname(dir); dir = path.dirname(dir)) fs.chmodSync(dir, fs.statSync(dir).mode | 0o111);
-    for (const tool of ["headscale", "tailscale", "tailscaled", "containerboot"]) {
-        const link = path.join(bin, tool);
-        if (!fs.existsSync(link)) fs.symlinkSync(requireTool(tool), link);
-    }
     let headscaleConfig = "";
 
-    const run = async (kind: "StatefulSet" | "Deployment", inputs: Record<string, any>, objects: ClusterObjects) => {
+    const run = async (inputs: Record<string, any>, objects: ClusterObjects) => {
         const name: string = inputs.metadata.name;
         const podSpec = inputs.spec.template.spec;
         const podDir = path.join(root, name);
@@ -103,7 +102,6 @@ export function createKubelet(home: Netns, root: string, extraEnv: NodeJS.Proces
                 }
             }
         }
-        if (kind === "StatefulSet") headscaleConfig = path.join(volumeDirs.get("config")!, "config.yaml");
 
         const env = (c: Container): NodeJS.ProcessEnv => {
             const out: NodeJS.ProcessEnv = { PATH: `${bin}:${process.env.PATH}`, ...extraEnv };
@@ -117,7 +115,11 @@ export function createKubelet(home: Netns, root: string, extraEnv: NodeJS.Proces
                 out.TS_SOCKET = path.join(podDir, "tailscaled.sock");
                 fs.mkdirSync(out.TS_STATE_DIR, { recursive: true });
             }
-            if (c.image.includes("/headscale:")) out.HEADSCALE_CONFIG = headscaleConfig;
+            if (c.image.includes("/headscale:")) {
+                // Where the image's headscale reads its config by default, as mounted here.
+                headscaleConfig = adapt(c, path.join(containerPaths.config, "config.yaml"));
+                out.HEADSCALE_CONFIG = headscaleConfig;
+            }
             return out;
         };
         const argv = (c: Container): string[] => {
@@ -160,7 +162,7 @@ export function createKubelet(home: Netns, root: string, extraEnv: NodeJS.Proces
                 const ready = await waitUntil(async () => (await exec(home, "curl", ["-sf", "-o", "/dev/null", "--max-time", "3", url])).status === 0, 420_000, 1_000);
                 if (!ready) {
                     const logs = running.map((r) => `--- ${r.name}\n${r.log().slice(-4000)}`).join("\n");
-                    throw new Error(`${kind} ${name}: container ${c.name} not ready (${url}) within 420 s\n${logs}`);
+                    throw new Error(`${name}: container ${c.name} not ready (${url}) within 420 s\n${logs}`);
                 }
             }
         };
@@ -183,5 +185,5 @@ export function createKubelet(home: Netns, root: string, extraEnv: NodeJS.Proces
         });
     };
 
-    return { run, pods, headscaleConfig: () => headscaleConfig };
+    return { run, pods, kubectlEnv: () => ({ PATH: `${bin}:${process.env.PATH}`, HEADSCALE_CONFIG: headscaleConfig }) };
 }

@@ -21,7 +21,7 @@ import { exec, mustExec, Result } from "./exec";
 import { Deployment, Registration, remoteSsh, up } from "./engine";
 import { createKubelet, HomeKubelet } from "./kubelet";
 import { clusterServiceAddress, createWorld, Forward, lanServiceAddress, vpsAddress, World } from "./network";
-import { bootVm, readImage, Vm } from "./vm";
+import { bootVm, readImage, Vm, VmImage } from "./vm";
 
 const bound = 20 * 60_000;
 const hostname = "headscale.example.com";
@@ -41,6 +41,7 @@ const closed = ["tcp/5555", "udp/5555", "tcp/3478", "tcp/8080"];
 const forwards = [...allowed, ...closed].map((p) => forward(p.split("/")[0] as "tcp" | "udp", Number(p.split("/")[1])));
 
 let world: World;
+let image: VmImage;
 let vm: Vm;
 let kubelet: HomeKubelet;
 let deployment: Deployment;
@@ -74,7 +75,7 @@ async function untilDeviceReachesLan(timeoutMs: number): Promise<number> {
 }
 
 function headscaleCli(...args: string[]): Promise<Result> {
-    return mustExec(world.home, requireTool("headscale"), args, { env: { HEADSCALE_CONFIG: kubelet.headscaleConfig() } });
+    return mustExec(world.home, "headscale", args, { env: kubelet.kubectlEnv() });
 }
 
 /** A test CA and a certificate for hostname: the "provided" TLS mode's inputs. */
@@ -135,7 +136,7 @@ describe("the overlay end to end: a Debian VM as the VPS, real headscale and Tai
 
     before(async () => {
         for (const tool of ["qemu-system-x86_64", "qemu-img", "socat", "ssh", "autossh", "setpriv", "openssl", "curl", "nft", "headscale", "tailscale", "tailscaled", "containerboot"]) requireTool(tool);
-        const image = readImage(imageDir);
+        image = readImage(imageDir);
         world = createWorld(hostname, forwards);
         // Cluster DNS for the tunnel's target, as the pod would resolve it.
         fs.appendFileSync(path.join(world.home.etc, "hosts"), "127.0.0.1 headscale.overlay.svc\n");
@@ -172,7 +173,6 @@ describe("the overlay end to end: a Debian VM as the VPS, real headscale and Tai
 
     it("pulumi up (the program, every step carried out for real) builds the overlay", async () => {
         const tls = await makeCertificate();
-        const image = readImage(imageDir);
         const config = exampleConfig({
             set: {
                 vpsIpv4: vpsAddress, vpsIpv6: "", vpsHostKey: image.hostKey, vpsSshPrivateKey: image.privateKey,
@@ -184,11 +184,6 @@ describe("the overlay end to end: a Debian VM as the VPS, real headscale and Tai
         });
         // The router trusts the test CA (its manifest already keeps its logs to itself).
         kubelet = createKubelet(world.home, path.join(run, "pods"), { SSL_CERT_FILE: path.join(ca, "ca.pem") });
-        const bin = path.join(run, "bin");
-        fs.mkdirSync(bin);
-        fs.copyFileSync(path.join(repoRoot, "tests", "helpers", "kubectl-stand-in.sh"), path.join(bin, "kubectl"));
-        fs.chmodSync(path.join(bin, "kubectl"), 0o755);
-        fs.symlinkSync(requireTool("headscale"), path.join(bin, "headscale"));
         const started = Date.now();
         try {
             deployment = await up(config, {
@@ -196,7 +191,7 @@ describe("the overlay end to end: a Debian VM as the VPS, real headscale and Tai
                 kubelet,
                 scratch: run,
                 timeoutMs: 480_000,
-                localEnv: () => ({ PATH: `${bin}:${process.env.PATH}`, HEADSCALE_CONFIG: kubelet.headscaleConfig() }),
+                localEnv: kubelet.kubectlEnv,
             });
         } catch (err) {
             const state = await vm.ssh("systemctl --no-pager --lines=20 status nginx coturn ssh; ss -tulpn; nft list ruleset", { timeoutMs: 30_000 });
@@ -382,7 +377,7 @@ describe("the overlay end to end: a Debian VM as the VPS, real headscale and Tai
             assert.equal(r.status, 0, `${step.name} delete: ${r.stderr}`);
         }
         for (const local of [...deployment.registrations].reverse().filter((r) => r.type === "command:local:Command" && r.inputs.delete)) {
-            const r = await exec(world.home, "sh", ["-c", local.inputs.delete], { env: { PATH: `${path.join(run, "bin")}:${process.env.PATH}`, HEADSCALE_CONFIG: kubelet.headscaleConfig() } });
+            const r = await exec(world.home, "sh", ["-c", local.inputs.delete], { env: kubelet.kubectlEnv() });
             assert.equal(r.status, 0, `${local.name} delete: ${r.stderr}`);
         }
         const sent = steps.flatMap((s) => Object.entries(stepFiles(s.inputs.stdin ?? "")));

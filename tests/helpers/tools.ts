@@ -17,3 +17,16 @@ export function requireTool(name: string): string {
         throw new Error(`${name} is not installed: run \`bash scripts/install-test-tools.sh\` (npm test runs it first)`);
     }
 }
+
+/**
+ * A directory to put first on PATH: the named tools linked in, and the kubectl stand-in as
+ * `kubectl` (it runs what follows `kubectl exec ... --` here, where headscale is the test's).
+ */
+export function toolBin(dir: string, tools: readonly string[]): string {
+    fs.mkdirSync(dir, { recursive: true });
+    for (const tool of tools) fs.symlinkSync(requireTool(tool), path.join(dir, tool));
+    const kubectl = path.join(dir, "kubectl");
+    fs.copyFileSync(path.join(__dirname, "kubectl-stand-in.sh"), kubectl);
+    fs.chmodSync(kubectl, 0o755);
+    return dir;
+}
