@@ -40,10 +40,10 @@ describe("the home cluster", () => {
         for (const r of run.resources.filter((x) => x.type.startsWith("kubernetes:") && x.name.startsWith("router-"))) assert.equal(r.parent, component("router"), r.name);
     });
 
-    it("renders every manifest the plan writes valid against the Kubernetes schema", () => {
+    it("renders every manifest the plan writes valid against the Kubernetes schema", async () => {
         const manifests = run.resources.flatMap(resourceArtifacts).filter((a) => a.kind === "kubernetes-manifest");
         assert.equal(manifests.length, 10);
-        for (const a of manifests) assert.doesNotThrow(() => validateManifest(YAML.parse(a.content)), a.path);
+        for (const a of manifests) await assert.doesNotReject(validateManifest(YAML.parse(a.content)), a.path);
     });
 
     it("creates the namespace from config", () => {

@@ -63,6 +63,15 @@ describe("GitHub workflows", () => {
         assert.deepEqual(w.permissions, { contents: "read", issues: "write" });
     });
 
+    it("set up Node.js 24: pulumi/actions runs the program on it", () => {
+        for (const name of ["preview.yml", "rotate.yml", "test.yml"]) {
+            const w = YAML.parse(read(name));
+            const steps = Object.values<{ steps: { uses?: string; with?: Record<string, unknown> }[] }>(w.jobs).flatMap((j) => j.steps);
+            const setup = steps.filter((s) => s.uses?.startsWith("actions/setup-node@"));
+            assert.deepEqual(setup.map((s) => s.with?.["node-version"]), [24], name);
+        }
+    });
+
     it("never put a secret on a command line or in a file others can read", () => {
         for (const name of ["preview.yml", "rotate.yml"]) {
             const text = read(name);
