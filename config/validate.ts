@@ -49,7 +49,9 @@ export function validateConfig(raw: RawConfig): ValidationResult {
             problems.push(missing(raw.project, name));
             continue;
         }
-        if (text !== undefined && spec.secret && !raw.secretKeys.has(fullKey)) {
+        // An empty value holds no secret: the real engine hands the program a secret key's
+        // declared default ("") as plain config, on every stack that does not set the key.
+        if (text !== undefined && text !== "" && spec.secret && !raw.secretKeys.has(fullKey)) {
             problems.push({
                 key: fullKey,
                 name,

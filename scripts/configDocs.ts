@@ -19,6 +19,9 @@ export function renderPulumiYaml(): string {
             ...(spec.items ? { items: { type: spec.items } } : {}),
             description: spec.description,
             ...(spec.default !== undefined ? { default: spec.default } : {}),
+            // The engine then refuses a plain-text value itself. Not with a default: the engine
+            // merges a default in as plain text and would then refuse the default.
+            ...(spec.secret && spec.default === undefined ? { secret: true } : {}),
         };
     }
     const project = {

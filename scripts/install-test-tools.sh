@@ -7,7 +7,9 @@
 #     run them in network namespaces of their own;
 #   - for the end-to-end suite: qemu, qemu-img, debootstrap and socat (the throwaway VPS);
 #   - headscale v0.29.2 and tailscale/tailscaled/containerboot v1.102.3, built from the Go
-#     module proxy into .tools/bin.
+#     module proxy into .tools/bin;
+#   - the real Pulumi engine (scripts/install-pulumi.sh) and a Kubernetes v1.34.4 control
+#     plane (scripts/install-kubernetes.sh), built with Go, for the end-to-end test.
 # Environment: TOOLS_DIR (default: <repo>/.tools). Re-running changes nothing.
 set -euo pipefail
 
@@ -55,12 +57,14 @@ install_headscale() {
     fi
     command -v go >/dev/null || fatal "Go is required to build headscale ${headscale_version}"
     info "building headscale ${headscale_version} (a few minutes the first time)"
+    local start=$SECONDS
     local dir
     dir=$(go mod download -json "${headscale_module}@${headscale_version}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
     [[ -n $dir && -d $dir ]] || fatal "could not download ${headscale_module}@${headscale_version}"
     (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -o "$bin" ./cmd/headscale)
     "$bin" version >/dev/null || fatal "the headscale build does not run"
     printf '%s\n' "$headscale_version" >"$bin.version"
+    info "built headscale ${headscale_version} in $((SECONDS - start)) s"
 }
 
 # --- tailscale, tailscaled and containerboot (the tailscale image's entry point), for real
@@ -72,10 +76,12 @@ install_tailscale() {
     fi
     command -v go >/dev/null || fatal "Go is required to build tailscale ${tailscale_version}"
     info "building tailscale, tailscaled and containerboot ${tailscale_version} (a few minutes the first time)"
+    local start=$SECONDS
     GOBIN="$bin" go install "tailscale.com/cmd/tailscale@${tailscale_version}" "tailscale.com/cmd/tailscaled@${tailscale_version}" \
         "tailscale.com/cmd/containerboot@${tailscale_version}"
     "$bin/tailscaled" --version >/dev/null || fatal "the tailscaled build does not run"
     printf '%s\n' "$tailscale_version" >"$bin/tailscaled.version"
+    info "built tailscale, tailscaled and containerboot ${tailscale_version} in $((SECONDS - start)) s"
 }
 
 main() {
@@ -86,6 +92,8 @@ main() {
     install_debian_packages
     install_headscale "$tools/bin"
     install_tailscale "$tools/bin"
+    TOOLS_DIR="$tools" bash "$repo/scripts/install-pulumi.sh"
+    TOOLS_DIR="$tools" bash "$repo/scripts/install-kubernetes.sh"
 }
 
 main "$@"

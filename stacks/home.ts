@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { StackConfig } from "../config";
 import { sshFingerprint } from "../config/rules";
+import { ClusterCheck } from "../components/cluster";
 import { HeadscaleServer } from "../components/headscale";
 import { headscalePorts } from "../components/headscale/config";
 import { routerSelector, SubnetRouter } from "../components/router";
@@ -41,8 +42,17 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
     const cluster = new k8s.Provider("home-cluster", {
         kubeconfig: config.kubeconfig || undefined,
         context: config.kubeContext || undefined,
+        // Update Secrets and ConfigMaps in place. By default the provider replaces one whose
+        // data changes, and as ours have fixed names it deletes it first, and with it whatever
+        // uses it: a key rotation would delete and recreate the router's Deployment (a restart),
+        // and a headscale config change the whole StatefulSet instead of rolling its pod.
+        enableSecretMutable: true,
+        enableConfigMapMutable: true,
     });
     const inCluster = { providers: { kubernetes: cluster } };
+    // Nothing goes into the cluster until kubectl, with the same kubeconfig and context, has
+    // reached it: an unreachable cluster is reported with the kubeconfig and context named.
+    const clusterCheck = new ClusterCheck("home-cluster-check", { kubeconfig: config.kubeconfig, context: config.kubeContext, namespace: config.namespace });
     const loginServer = `https://${config.hostname}`;
 
     const tunnelKey = new TunnelKeypair("tunnel");
@@ -83,7 +93,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         routerSelector,
         // The router's tailscale container is privileged unless configured otherwise.
         namespaceLabels: config.routerPrivileged ? { "pod-security.kubernetes.io/enforce": "privileged" } : {},
-    }, inCluster);
+    }, { ...inCluster, dependsOn: [clusterCheck] });
 
     // The headscale CLI in the running pod, through the same kubeconfig and context.
     const cli: HeadscaleCli = { kubeconfig: config.kubeconfig, context: config.kubeContext, namespace: config.namespace, pod: `${headscaleName}-0` };

@@ -26,6 +26,17 @@ describe("stack configuration", () => {
         assert.equal(result.values.tlsMode, "acme");
     });
 
+    it("accepts every default as the real engine hands them over: in plain text, a secret key's empty default too", () => {
+        // `pulumi preview` gives the program each default of Pulumi.yaml's config block as plain
+        // config; tlsPrivateKey's "" must not count as a secret stored in plain text.
+        const result = validateConfig(exampleConfig({ set: { tlsPrivateKey: "" } }));
+        assert.ok(result.ok, result.ok ? "" : formatProblems(result.problems));
+        assert.equal(result.values.tlsMode, "acme");
+        const filled = validateConfig(exampleConfig({ set: { tlsPrivateKey: "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n" } }));
+        assert.equal(filled.ok, false, "a key in plain text is refused");
+        if (!filled.ok) assert.match(formatProblems(filled.problems), /overlay:tlsPrivateKey is stored in plain text/);
+    });
+
     it(`has at least 20 bad configurations to reject (${badConfigs.length})`, () => {
         assert.ok(badConfigs.length >= 20);
     });

@@ -57,7 +57,7 @@ describe("npm run plan", () => {
         const names = summary.resources.map((r) => r.name);
         assert.deepEqual(names, [
             "headscale", "headscale-config", "headscale-namespace", "headscale-networkpolicy", "headscale-service", "headscale-statefulset",
-            "home-cluster", "router", "router-credentials", "router-deployment",
+            "home-cluster", "home-cluster-check", "home-cluster-check-kubectl", "router", "router-credentials", "router-deployment",
             "router-key", "router-key-expiry", "router-key-mint", "router-role", "router-rolebinding",
             "router-routes", "router-routes-approve", "router-routes-find-node", "router-serviceaccount",
             "tunnel", "tunnel-key",

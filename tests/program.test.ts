@@ -26,6 +26,10 @@ describe("the program under the mock runtime", () => {
         const cluster = run.inputs("home-cluster");
         assert.equal(cluster.kubeconfig, "/etc/overlay/kubeconfig");
         assert.equal(cluster.context, "home-admin");
+        // A rotated key updates the router's Secret in place; the provider's default would
+        // delete and recreate it, and the Deployment that uses it (the e2e checks the pod).
+        assert.equal(String(cluster.enableSecretMutable), "true");
+        assert.equal(String(cluster.enableConfigMapMutable), "true");
         const clusterUrn = run.resources.find((r) => r.name === "home-cluster")?.urn;
         for (const r of run.resources.filter((x) => x.type.startsWith("kubernetes:"))) {
             assert.ok(r.provider.startsWith(`${clusterUrn}::`), `${r.name} does not use the configured cluster`);

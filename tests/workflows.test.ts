@@ -38,6 +38,9 @@ describe("GitHub workflows", () => {
         assert.deepEqual(Object.keys(w.on).sort(), ["pull_request", "push"]);
         const runs = w.jobs.test.steps.map((s: { run?: string }) => s.run).filter(Boolean);
         assert.ok(runs.indexOf("npm ci") >= 0 && runs.indexOf("npm ci") < runs.indexOf("npm test"), runs.join(" | "));
+        // The end-to-end test needs the Pulumi CLI: installed only, no command run.
+        const install = w.jobs.test.steps.find((s: { uses?: string }) => s.uses?.startsWith("pulumi/actions@"));
+        assert.ok(install && !install.with.command && install.with["pulumi-version"], JSON.stringify(install));
     });
 
     it("previews pull requests with pulumi/actions, commenting, with least privilege and a concurrency group", () => {

@@ -46,9 +46,10 @@ export class HeadscaleServer extends pulumi.ComponentResource {
         const labels = labelsFor(headscaleName, "control-server");
         const selector = selectorFor(headscaleName);
 
+        // Everything else here lives in the namespace: what the server waits for, all of it waits for.
         const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
             metadata: { name: args.namespace, labels: { ...labelsFor(args.namespace, "namespace"), ...args.namespaceLabels } },
-        }, parent);
+        }, { ...parent, dependsOn: opts?.dependsOn });
         const ns = namespace.metadata.name;
 
         const configYaml = renderHeadscaleConfig(args.config);

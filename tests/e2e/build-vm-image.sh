@@ -64,6 +64,7 @@ main() {
         return 0
     fi
     info "building the Debian $suite VM image in $out (about two minutes)"
+    local start=$SECONDS
     rm -f "$out/stamp" "$out/disk.img" "$out/id_ed25519" "$out/id_ed25519.pub"
     ssh-keygen -q -t ed25519 -N '' -C overlay-e2e -f "$out/id_ed25519"
     local root="$out/root.partial"
@@ -79,6 +80,7 @@ main() {
     mv "$out/disk.img.partial" "$out/disk.img"
     rm -rf "$root"
     printf '%s\n' "$stamp" >"$out/stamp"
+    info "built the VM image in $((SECONDS - start)) s"
 }
 
 main "$@"

@@ -14,12 +14,13 @@ export interface ExecOptions {
     readonly input?: string;
     readonly timeoutMs?: number;
     readonly env?: NodeJS.ProcessEnv;
+    readonly cwd?: string;
 }
 
 export function exec(ns: Netns | undefined, command: string, args: string[], options: ExecOptions = {}): Promise<Result> {
     const started = Date.now();
     const argv = ns ? ["netns", "exec", ns.name, command, ...args] : args;
-    const child = spawn(ns ? "ip" : command, argv, { env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(ns ? "ip" : command, argv, { env: { ...process.env, ...options.env }, cwd: options.cwd, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));

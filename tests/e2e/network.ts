@@ -15,6 +15,8 @@ import { createNetns, Netns } from "../helpers/netns";
 /** The address QEMU's user network gives its guest: the "VPS's public IP" everywhere here. */
 export const vpsAddress = "10.0.2.15";
 export const lanServiceAddress = "192.168.1.10";
+/** home's address on its link to wan: the cluster's API server and its Node. */
+export const homeAddress = "172.16.1.2";
 export const clusterServiceAddress = "10.42.0.1";
 
 export interface Forward {
@@ -71,7 +73,7 @@ export function createWorld(hostname: string, forwards: readonly Forward[]): Wor
         const home = make("ovl-home");
         const lan = make("ovl-lan");
         const device = make("ovl-dev");
-        link(wan, "home0", "172.16.1.1/24", home, "wan0", "172.16.1.2/24");
+        link(wan, "home0", "172.16.1.1/24", home, "wan0", `${homeAddress}/24`);
         link(wan, "dev0", "172.16.2.1/24", device, "wan0", "172.16.2.2/24");
         link(home, "lan0", "192.168.1.1/24", lan, "eth0", `${lanServiceAddress}/24`);
         ip(home, "route", "add", "default", "via", "172.16.1.1");
