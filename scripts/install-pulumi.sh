@@ -74,11 +74,11 @@ is_built() {
 }
 
 # --- runs BUILD (a function) unless bin/NAME is built with STAMP; then stamps it and says how
-# long it took ---
+# long it took. HINT, if any, says how long it may take ---
 build_step() {
-    local name="$1" stamp="$2" what="$3" build="$4" start
+    local name="$1" stamp="$2" what="$3" hint="$4" build="$5" start
     is_built "$name" "$stamp" && return 0
-    info "building ${what}"
+    info "building ${what}${hint:+ (${hint})}"
     start=$SECONDS
     "$build"
     printf '%s\n' "$stamp" >"$bin_dir/$name.stamp"
@@ -320,17 +320,17 @@ main() {
     bin_dir="$tools/pulumi/bin"
     home_dir="$tools/pulumi/home"
     build_dir="$tools/pulumi/build"
-    build_step pulumi "$(stamp_of "$pulumi_version")" "pulumi ${pulumi_version} (about 6 minutes the first time)" build_pulumi
+    build_step pulumi "$(stamp_of "$pulumi_version")" "pulumi ${pulumi_version}" "about 3 to 6 minutes the first time" build_pulumi
     build_step pulumi-language-nodejs "$(stamp_of "$pulumi_version" pulumi-language-nodejs.tar.gz)" \
-        "pulumi-language-nodejs against pulumi ${pulumi_version}" build_language_host
+        "pulumi-language-nodejs against pulumi ${pulumi_version}" "" build_language_host
     build_step pulumi-resource-command "$(stamp_of "$command_version" pulumi-command.tar.gz)" \
-        "pulumi-resource-command ${command_version}" build_command
+        "pulumi-resource-command ${command_version}" "" build_command
     build_step pulumi-resource-random "$(stamp_of "$random_version" pulumi-random.tar.gz)" \
-        "pulumi-resource-random ${random_version} (a few minutes the first time)" build_random
+        "pulumi-resource-random ${random_version}" "about 2 minutes the first time" build_random
     build_step pulumi-resource-tls "$(stamp_of "$tls_version" pulumi-tls.tar.gz terraform-provider-tls.tar.gz)" \
-        "pulumi-resource-tls ${tls_version}" build_tls
+        "pulumi-resource-tls ${tls_version}" "" build_tls
     build_step pulumi-resource-kubernetes "$(stamp_of "$kubernetes_version" pulumi-kubernetes.tar.gz)" \
-        "pulumi-resource-kubernetes ${kubernetes_version} (about 6 minutes the first time)" build_kubernetes
+        "pulumi-resource-kubernetes ${kubernetes_version}" "about 6 minutes the first time" build_kubernetes
     install_plugins
 }
 
