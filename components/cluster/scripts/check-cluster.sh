@@ -22,7 +22,7 @@ main() {
     # shellcheck disable=SC2064 # the file's name is known now
     trap "rm -f '$errors'" EXIT
     if ! kubectl "${flags[@]}" get --raw=/version >/dev/null 2>"$errors"; then
-        fatal "cannot reach $where: $(tail -n 1 "$errors"). Check the stack's kubeconfig and kubeContext, and that the cluster's API server answers from here."
+        fatal "cannot reach $where; kubectl says: $(tail -n 1 "$errors") Check the stack's kubeconfig and kubeContext, and that the cluster's API server answers from here."
     fi
     answer=$(kubectl "${flags[@]}" auth can-i create namespaces 2>"$errors") || true
     [[ $answer == yes ]] || fatal "$where answers, but this identity may not create namespaces (kubectl auth can-i create namespaces: ${answer:-$(tail -n 1 "$errors")})"
