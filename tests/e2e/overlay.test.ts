@@ -394,8 +394,8 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         vpsHalfMs = Date.now() - started;
         report(`pulumi up --target (the VPS half, ${urns.length} resources, the cluster unreachable): ${elapsed(vpsHalfMs)}`);
         for (const line of r.stdout.split("\n").filter((l) => /command:remote:Command .* created/.test(l))) report(`  ${line.trim()}`);
-        const user = await vm.ssh(`id -u ${tunnelUser}`);
-        assert.equal(user.status, 0, "the tunnel user exists");
+        const user = await vm.ssh(`id -u ${tunnelUser}`, { timeoutMs: 60_000 });
+        assert.equal(user.status, 0, `the tunnel user exists: ${user.stderr}\n--- the VM's console:\n${vm.serialLog().slice(-3000)}`);
     });
 
     it("pulumi up, the cluster fixed, builds everything else, from where the earlier ones stopped", async () => {
@@ -406,7 +406,8 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         if (r.status !== 0) {
             const state = await vm.ssh("systemctl --no-pager --lines=20 status nginx coturn ssh; ss -tulpn; nft list ruleset", { timeoutMs: 30_000 });
             const pods = await exec(world.home, "kubectl", ["--kubeconfig", cluster.kubeconfig, "get", "pods,pvc,pv,events", "-A"], { env: kubectlEnv });
-            throw new Error(`pulumi up exited ${r.status}:\n${r.stdout.slice(-8000)}\n${r.stderr.slice(-3000)}\n--- the cluster:\n${pods.stdout}\n--- the node agent:\n${node.notes()}\n--- the VPS:\n${state.stdout}${state.stderr}`);
+            const logs = [...node.pods.values()].flatMap((p) => p.containers.map((c) => `--- ${p.name}/${c.name}:\n${c.log().slice(-3000)}`)).join("\n");
+            throw new Error(`pulumi up exited ${r.status}:\n${r.stdout.slice(-8000)}\n${r.stderr.slice(-3000)}\n--- the cluster:\n${pods.stdout}\n--- the node agent:\n${node.notes()}\n${logs}\n--- the VPS:\n${state.stdout}${state.stderr}\n--- the VM's console:\n${vm.serialLog().slice(-3000)}`);
         }
         report(`pulumi up (everything else): ${elapsed(ms)}; the whole stack in these two: ${elapsed(vpsHalfMs + ms)}`);
         outputs = await readOutputs();

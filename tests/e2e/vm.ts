@@ -83,6 +83,8 @@ export async function bootVm(image: VmImage, runDir: string, wan: Netns, forward
         // One connection for all the harness's checks: the firewall rate-limits new SSH
         // connections per source, and every client of the VM comes from QEMU's 10.0.2.2.
         "-o", "ControlMaster=auto", "-o", `ControlPath=${path.join(runDir, "control.sock")}`, "-o", "ControlPersist=1200",
+        // A master whose connection dies goes away within seconds; the next check opens a new one.
+        "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
         "root@127.0.0.1", command,
     ], { timeoutMs: 120_000, ...options });
     const stop = () => {
