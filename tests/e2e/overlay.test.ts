@@ -24,7 +24,7 @@ import { stepFiles } from "../../components/vps/steps";
 import { placeholderKeypair } from "../../plan/placeholderKeys";
 import { captureOutput, waitUntil } from "../helpers/netns";
 import { repoRoot } from "../helpers/stack";
-import { requireTool } from "../helpers/tools";
+import { requireTool, toolsDir } from "../helpers/tools";
 import { ControlPlane, startControlPlane } from "./controlPlane";
 import { exec, mustExec, Result } from "./exec";
 import { kubeApi } from "./kubeApi";
@@ -43,7 +43,7 @@ const servicePort = 8000;
 const lanUrl = `http://${lanServiceAddress}:${servicePort}/`;
 const clusterUrl = `http://${clusterServiceAddress}:${servicePort}/`;
 // Where build-vm-image.sh left the image (npm run test:e2e builds it first).
-const imageDir = path.join(process.env.TOOLS_DIR ?? path.join(repoRoot, ".tools"), "vm");
+const imageDir = path.join(toolsDir, "vm");
 const run = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-e2e-"));
 
 // QEMU listens on wan's 127.0.0.1 only. Besides the allow-listed ports, forward some the
@@ -224,6 +224,11 @@ async function vpsState(files: readonly string[]): Promise<Record<string, string
 const stepPaths = [authorizedKeysPath, sshdDropInPath, nginxSitePath, turnserverConfPath, firewallPath,
     providedTlsFiles(hostname).certificate, providedTlsFiles(hostname).privateKey];
 
+/** The VPS half of the planned stack, as a user applies it with --target: the tunnel keypair and the VPS edge with their children. */
+function vpsHalf(): string[] {
+    return planned.filter((u) => /::(vps|tunnel)$|VpsEdge\$|TunnelKeypair\$/.test(u));
+}
+
 /** Later steps need the built stack; without it they fail at once, not by timeout. */
 function needUp(): void {
     assert.ok(built, "pulumi up did not finish: see the failure above");
@@ -385,8 +390,7 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
 
     it("pulumi up --target of the VPS half alone, with the cluster still unreachable, builds that half", async () => {
         await setConfig("vpsHostKey", image.hostKey);
-        // The tunnel keypair and the VPS edge with their children, as a user applies one half.
-        const urns = planned.filter((u) => /::(vps|tunnel)$|VpsEdge\$|TunnelKeypair\$/.test(u));
+        const urns = vpsHalf();
         assert.equal(urns.length, 8, urns.join("\n"));
         const started = Date.now();
         const r = await project.run(["up", "--stack", stack, "--yes", ...urns.flatMap((u) => ["--target", u])], { timeoutMs: 900_000 });
@@ -542,7 +546,7 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         report(`no-op pulumi up: ${elapsed(noop)}; one-resource program: ${elapsed(oneMs)}; ratio ${(noop / oneMs).toFixed(1)}x; preview --expect-no-changes: ${elapsed(preview)}`);
 
         // Users apply one half with --target: the VPS steps and what they need.
-        const urns = planned.filter((u) => /::(vps|tunnel)$|VpsEdge\$|TunnelKeypair\$/.test(u));
+        const urns = vpsHalf();
         const targetStarted = Date.now();
         const targeted = await mustPulumi(project, ["up", "--stack", stack, "--yes", ...urns.flatMap((u) => ["--target", u])]);
         report(`targeted no-op pulumi up of the VPS half (${urns.length} resources): ${elapsed(Date.now() - targetStarted)}`);

@@ -9,10 +9,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Netns } from "../helpers/netns";
 import { repoRoot } from "../helpers/stack";
+import { toolsDir } from "../helpers/tools";
 import { exec, Result } from "./exec";
 
 export const passphrase = "overlay e2e passphrase";
-const toolsDir = process.env.TOOLS_DIR ?? path.join(repoRoot, ".tools");
 const builtBin = path.join(toolsDir, "pulumi", "bin");
 const builtPlugins = path.join(toolsDir, "pulumi", "home", "plugins");
 

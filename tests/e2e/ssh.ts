@@ -3,6 +3,7 @@
 // VPS step's own command line again, with its stdin, as the command provider sends it.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { knownHostsLine } from "../../components/router/tunnel";
 
 export interface Connection {
     readonly host: string;
@@ -19,7 +20,7 @@ export function sshArgs(connection: Connection, scratch: string, command: string
     const knownHosts = path.join(dir, "known_hosts");
     const port = Number(connection.port ?? 22);
     if (!connection.hostKey) throw new Error("the program's SSH connection pins no host key");
-    fs.writeFileSync(knownHosts, `${port === 22 ? connection.host : `[${connection.host}]:${port}`} ${connection.hostKey}\n`);
+    fs.writeFileSync(knownHosts, knownHostsLine(connection.host, port, connection.hostKey));
     return ["-i", key, "-p", String(port), "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes",
         "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", `${connection.user}@${connection.host}`, command];
 }

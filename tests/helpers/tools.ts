@@ -5,7 +5,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { repoRoot } from "./stack";
 
-const toolsBin = process.env.TOOLS_DIR ? path.join(process.env.TOOLS_DIR, "bin") : path.join(repoRoot, ".tools", "bin");
+/** Where scripts/install-test-tools.sh puts what it builds: $TOOLS_DIR, or .tools in the repository. */
+export const toolsDir = process.env.TOOLS_DIR ?? path.join(repoRoot, ".tools");
+const toolsBin = path.join(toolsDir, "bin");
 
 /** The path of a tool, or an error that says how to install it. Never a silent skip. */
 export function requireTool(name: string): string {
