@@ -46,6 +46,12 @@ describe("the home cluster", () => {
         for (const a of manifests) await assert.doesNotReject(validateManifest(YAML.parse(a.content)), a.path);
     });
 
+    it("has a schema check that refuses a broken manifest (so the check above can fail)", async () => {
+        const statefulSet = YAML.parse(run.resources.flatMap(resourceArtifacts).find((a) => a.path === "k8s/statefulset-headscale.yaml")!.content);
+        await assert.rejects(validateManifest({ ...statefulSet, spec: { ...statefulSet.spec, replicas: "one" } }), /replicas must be integer/);
+        await assert.rejects(validateManifest({ ...statefulSet, kind: "StatefulSets" }), /kubernetes-models has no apps\/v1 StatefulSets|Cannot find module/);
+    });
+
     it("creates the namespace from config", () => {
         assert.equal(run.inputs("headscale-namespace").metadata.name, "overlay");
         assert.equal(run.inputs("headscale-namespace").metadata.labels["pod-security.kubernetes.io/enforce"], "privileged");

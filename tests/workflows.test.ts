@@ -40,7 +40,11 @@ describe("GitHub workflows", () => {
         assert.ok(runs.indexOf("npm ci") >= 0 && runs.indexOf("npm ci") < runs.indexOf("npm test"), runs.join(" | "));
         // The end-to-end test needs the Pulumi CLI: installed only, no command run.
         const install = w.jobs.test.steps.find((s: { uses?: string }) => s.uses?.startsWith("pulumi/actions@"));
-        assert.ok(install && !install.with.command && install.with["pulumi-version"], JSON.stringify(install));
+        assert.ok(install && !install.with.command, JSON.stringify(install));
+        // The same CLI release as the one scripts/install-pulumi.sh builds here.
+        const built = /^readonly pulumi_version="v([\d.]+)"$/m.exec(fs.readFileSync(path.join(repoRoot, "scripts", "install-pulumi.sh"), "utf8"))?.[1];
+        assert.ok(built, "install-pulumi.sh names its pulumi_version");
+        assert.equal(install.with["pulumi-version"], built);
     });
 
     it("previews pull requests with pulumi/actions, commenting, with least privilege and a concurrency group", () => {
