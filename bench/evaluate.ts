@@ -18,7 +18,8 @@ async function main(): Promise<void> {
     const entry = which === "full" ? path.join(root, "index.ts") : which === "bare" ? path.join(__dirname, "bareProgram.ts") : undefined;
     if (!entry) throw new Error("usage: tsx bench/evaluate.ts full|bare");
     const start = performance.now();
-    require(entry);
+    const program: unknown = require(entry);
+    if (typeof program === "function") await program();
     await pulumi.runtime.disconnect();
     const ms = performance.now() - start;
     console.log(JSON.stringify({ which, ms, resources: recorded.length }));

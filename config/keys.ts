@@ -7,6 +7,7 @@ import {
     certificateChain,
     cidr,
     cidrList,
+    cronSchedule,
     dnsLabel,
     dnsName,
     flag,
@@ -19,6 +20,10 @@ import {
     text,
 } from "./rules";
 import { isIpAddress } from "./net";
+import { imageVersion } from "./upgrade";
+
+/** The name of one backup file on the VPS. */
+export const backupNamePattern = /^headscale-\d{8}T\d{6}Z\.tar\.age$/;
 
 /** Types that a Pulumi.yaml config declaration accepts. */
 export type PulumiType = "string" | "integer" | "boolean" | "array" | "object";
@@ -73,7 +78,9 @@ export const keys = {
         type: "string",
         description: "headscale container image, pinned to a 0.29.x release. Upgrade one minor version at a time and back up first.",
         default: "ghcr.io/juanfont/headscale:0.29.2",
-        schema: pinnedImage("ghcr.io/juanfont/headscale:0.29.2"),
+        schema: pinnedImage("ghcr.io/juanfont/headscale:0.29.2").refine((v) => imageVersion(v) !== undefined, {
+            error: "must name its version in the tag, such as ghcr.io/juanfont/headscale:0.29.2 (a digest may follow: ...:0.29.2@sha256:...): the upgrade guard compares versions",
+        }),
     },
     tailscaleImage: {
         type: "string",
@@ -220,6 +227,40 @@ export const keys = {
         description: "Namespace allowed to scrape headscale metrics (port 9090). Empty means none.",
         default: "",
         schema: z.union([z.literal(""), dnsLabel("a namespace name")], { error: "must be empty or a namespace name" }),
+    },
+
+    // --- backups and the tailnet's data ---
+    backupSchedule: {
+        type: "string",
+        description: "When the cluster backs up headscale's database and keys, encrypted, to the VPS: a cron schedule in UTC.",
+        default: "30 3 * * *",
+        schema: cronSchedule(),
+    },
+    backupKeep: {
+        type: "integer",
+        description: "How many backups the VPS keeps; older ones are deleted after each good backup.",
+        default: 14,
+        schema: integer(1, 365),
+    },
+    backupImage: {
+        type: "string",
+        description: "Image of the backup and restore jobs. It must ship sh, sqlite3, age and the OpenSSH sftp client, or be Alpine, where the job adds the missing ones with apk.",
+        default: "docker.io/library/alpine:3.22",
+        schema: pinnedImage("docker.io/library/alpine:3.22"),
+    },
+    restoreBackup: {
+        type: "string",
+        description: "Restore headscale from a backup on the next pulumi up: latest, or a name such as headscale-20261129T033000Z.tar.age. Empty restores nothing.",
+        default: "",
+        schema: z.union([z.literal(""), z.literal("latest"), text("a backup name").regex(backupNamePattern)], {
+            error: "must be empty, latest, or a backup name such as headscale-20261129T033000Z.tar.age",
+        }),
+    },
+    keepDataOnDestroy: {
+        type: "boolean",
+        description: "pulumi destroy keeps the namespace with headscale's volume and the router's state, and the backups on the VPS. Set false, then pulumi up, before a destroy that deletes them.",
+        default: true,
+        schema: flag(),
     },
 
     // --- the overlay network ---

@@ -122,3 +122,12 @@ export const aclTag = () =>
     text('a tag such as "tag:ci"').regex(/^tag:[a-z0-9][a-z0-9-]*$/, {
         error: 'must be a tag such as "tag:ci": "tag:" then lower-case letters, digits and "-"',
     });
+
+/** A Kubernetes CronJob schedule: five cron fields or a macro such as @daily. */
+export const cronSchedule = () => {
+    const field = String.raw`[0-9A-Za-z*?/,-]+`;
+    return text("a cron schedule such as 30 3 * * *").regex(
+        new RegExp(String.raw`^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|${field}( +${field}){4})$`),
+        { error: 'must be a cron schedule of five fields such as "30 3 * * *" (minute hour day month weekday, UTC) or a macro such as @daily' },
+    );
+};

@@ -1,12 +1,21 @@
 // What the real providers, and headscale behind the local commands, would answer for each
 // resource, as far as the plan needs it. Values are deterministic, so that a plan of the same
 // config on the same date is reproducible byte for byte. Keys are placeholders, and secret.
+import { createHash } from "node:crypto";
 import { parse } from "shell-quote";
 import { addDays, today } from "../config/clock";
 import { placeholderKeypair } from "./placeholderKeys";
 
+/** The outputs the stack's last update left, as the program's reference to itself reads them. */
+let previousStackOutputs: Record<string, unknown> = {};
+export function setPreviousStackOutputs(outputs: Record<string, unknown>): void {
+    previousStackOutputs = outputs;
+}
+
 export function computedOutputs(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
     switch (type) {
+        case "pulumi:pulumi:StackReference":
+            return { outputs: previousStackOutputs };
         case "tls:index/privateKey:PrivateKey": {
             const key = placeholderKeypair(`tls.PrivateKey ${name}`);
             return {
@@ -14,6 +23,11 @@ export function computedOutputs(type: string, name: string, inputs: Record<strin
                 privateKeyOpenssh: key.privateKeyOpenssh,
                 privateKeyPem: key.privateKeyPem,
             };
+        }
+        case "random:index/randomBytes:RandomBytes": {
+            // A placeholder, derived from the name: the same on every plan.
+            const bytes = createHash("sha256").update(`random.RandomBytes ${name}`).digest().subarray(0, Number(inputs.length ?? 32));
+            return { base64: bytes.toString("base64"), hex: bytes.toString("hex") };
         }
         case "command:local:Command":
             // A new window (a trigger) mints a new key with a new id, as headscale would.

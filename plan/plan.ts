@@ -59,7 +59,7 @@ export async function runPlan(options: PlanOptions): Promise<PlanResult> {
 
     const recorded = await startRecording(file.project, options.stack);
     pulumi.runtime.setAllConfig(prepared.raw.values, [...prepared.raw.secretKeys]);
-    const program: Record<string, unknown> = require(path.resolve(options.projectDir, "index.ts"));
+    const program = await (require(path.resolve(options.projectDir, "index.ts")) as () => Promise<Record<string, unknown>>)();
     const outputs = await showOutputs(program);
     await pulumi.runtime.disconnect();
 

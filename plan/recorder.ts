@@ -49,6 +49,7 @@ export async function startRecording(project: string, stack: string): Promise<Re
         project,
         stack,
         false, // evaluate as `pulumi up` would, not as a preview
+        "organization", // what a self-managed (file) backend calls every organization
     );
 
     const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterResourceRequest, cb: Callback): void };

@@ -20,7 +20,7 @@ readonly headscale_module="github.com/juanfont/headscale"
 readonly headscale_version="v0.29.2"
 readonly tailscale_version="v1.102.3"
 readonly debian_packages=(shellcheck openssh-server openssh-client autossh nginx certbot coturn nftables iproute2 curl openssl procps
-    qemu-system-x86 qemu-utils debootstrap e2fsprogs socat)
+    qemu-system-x86 qemu-utils debootstrap e2fsprogs socat sqlite3 age)
 
 # --- Debian packages, installed only when missing ---
 install_debian_packages() {

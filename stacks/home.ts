@@ -6,7 +6,9 @@ import { ClusterCheck } from "../components/cluster";
 import { HeadscaleServer } from "../components/headscale";
 import { headscalePorts } from "../components/headscale/config";
 import { routerSelector, SubnetRouter } from "../components/router";
-import { TunnelKeypair } from "../components/tunnelKeypair";
+import { SshKeypair } from "../components/sshKeypair";
+import { backupChroot, backupStoreDir, backupStoreUser } from "../components/vps/backupStore";
+import { formatVersion, imageVersion } from "../config/upgrade";
 import { VpsEdge } from "../components/vps";
 import { HeadscaleCli } from "../components/keys/cli";
 import { PreauthKey } from "../components/keys/preauthKey";
@@ -30,6 +32,10 @@ export interface HomeStackOutputs {
     readonly routerKeyExpires: pulumi.Output<string>;
     readonly routerKeyNextRotation: string;
     readonly userKeys: Record<string, IssuedKey>;
+    readonly headscaleVersion: string;
+    readonly backupStore: string;
+    readonly backupRecipient: pulumi.Output<string>;
+    readonly backupIdentity: pulumi.Output<string>;
 }
 
 /**
@@ -55,7 +61,8 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
     const clusterCheck = new ClusterCheck("home-cluster-check", { kubeconfig: config.kubeconfig, context: config.kubeContext, namespace: config.namespace });
     const loginServer = `https://${config.hostname}`;
 
-    const tunnelKey = new TunnelKeypair("tunnel");
+    const tunnelKey = new SshKeypair("tunnel");
+    const backupKey = new SshKeypair("backup-store");
     const sshHost = config.vpsSshHost || config.vpsIpv4;
 
     const vps = new VpsEdge("vps", {
@@ -65,6 +72,8 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         vpsIpv6: config.vpsIpv6,
         tunnelPort: config.tunnelPort,
         tunnelPublicKey: tunnelKey.publicKeyOpenssh,
+        backupPublicKey: backupKey.publicKeyOpenssh,
+        keepBackupsOnDestroy: config.keepDataOnDestroy,
         tls: config.tlsMode === "acme"
             ? { mode: "acme", email: config.acmeEmail }
             : { mode: "provided", certificate: config.tlsCertificate, privateKey: config.tlsPrivateKey },
@@ -93,6 +102,22 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         routerSelector,
         // The router's tailscale container is privileged unless configured otherwise.
         namespaceLabels: config.routerPrivileged ? { "pod-security.kubernetes.io/enforce": "privileged" } : {},
+        backups: {
+            schedule: config.backupSchedule,
+            jobs: {
+                image: config.backupImage,
+                store: { host: sshHost, port: config.vpsSshPort, user: backupStoreUser, dir: backupStoreDir },
+                keep: config.backupKeep,
+            },
+            storePrivateKey: backupKey.privateKeyOpenssh,
+            storeHostKey: config.vpsHostKey,
+            restore: config.restoreBackup,
+            kubeconfig: config.kubeconfig,
+            context: config.kubeContext,
+            // The backup before an upgrade goes to the VPS's backup account.
+            after: [vps],
+        },
+        keepDataOnDestroy: config.keepDataOnDestroy,
     }, { ...inCluster, dependsOn: [clusterCheck] });
 
     // The headscale CLI in the running pod, through the same kubeconfig and context.
@@ -106,7 +131,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         ephemeral: false,
         lifetimeDays: config.routerKeyLifetimeDays,
         rotationWindow: routerWindow.start,
-    }, { dependsOn: [headscale.statefulSet] });
+    }, { dependsOn: headscale.ready });
 
     const router = new SubnetRouter("router", {
         namespace: headscale.namespace,
@@ -140,7 +165,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         loginServer,
         // A key is renewed each rotation period, or sooner if it lives shorter than that.
         rotationWindow: (spec) => rotationWindow(date, Math.min(config.routerKeyRotationDays, Math.max(1, spec.lifetimeDays - 1))).start,
-    }, { dependsOn: [headscale.statefulSet] });
+    }, { dependsOn: headscale.ready });
 
     return {
         loginServer,
@@ -155,5 +180,9 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         routerKeyExpires: routerKey.expiration,
         routerKeyNextRotation: routerWindow.next,
         userKeys: userKeys.issued,
+        headscaleVersion: formatVersion(imageVersion(config.headscaleImage)!),
+        backupStore: `${backupStoreUser}@${sshHost}:${backupChroot}${backupStoreDir}`,
+        backupRecipient: headscale.backups.recipient,
+        backupIdentity: headscale.backups.identity,
     };
 }

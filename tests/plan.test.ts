@@ -56,6 +56,9 @@ describe("npm run plan", () => {
         assert.deepEqual(summary.setBeforeUp.map((p) => p.key), ["overlay:vpsSshPrivateKey"]);
         const names = summary.resources.map((r) => r.name);
         assert.deepEqual(names, [
+            "backup-store", "backup-store-key",
+            "headscale-backups", "headscale-backups-age-key", "headscale-backups-before-upgrade", "headscale-backups-credentials",
+            "headscale-backups-cronjob", "headscale-backups-scripts",
             "headscale", "headscale-config", "headscale-namespace", "headscale-networkpolicy", "headscale-service", "headscale-statefulset",
             "home-cluster", "home-cluster-check", "home-cluster-check-kubectl", "router", "router-credentials", "router-deployment",
             "router-key", "router-key-expiry", "router-key-mint", "router-role", "router-rolebinding",
@@ -63,7 +66,7 @@ describe("npm run plan", () => {
             "tunnel", "tunnel-key",
             "user-keys", "user-keys-alice-laptop", "user-keys-alice-laptop-expiry", "user-keys-alice-laptop-mint",
             "user-keys-ci", "user-keys-ci-expiry", "user-keys-ci-mint", "user-keys-user-alice",
-            "vps", "vps-coturn", "vps-firewall", "vps-nginx", "vps-tunnel-endpoint",
+            "vps", "vps-backup-store", "vps-coturn", "vps-firewall", "vps-nginx", "vps-tunnel-endpoint",
         ].sort());
         for (const r of summary.resources) {
             assert.deepEqual(Object.keys(r).sort(), ["dependsOn", "inputsSha256", "name", "parent", "provider", "secretInputs", "secretOutputs", "type"]);
@@ -79,7 +82,12 @@ describe("npm run plan", () => {
         assert.ok(credentials?.dependsOn.includes("tunnel-key"));
         // The router's pod starts only once every VPS step has run.
         const routerPod = summary.resources.find((r) => r.name === "router-deployment");
-        for (const step of ["vps-tunnel-endpoint", "vps-nginx", "vps-coturn", "vps-firewall"]) assert.ok(routerPod?.dependsOn.includes(step), step);
+        for (const step of ["vps-tunnel-endpoint", "vps-backup-store", "vps-nginx", "vps-coturn", "vps-firewall"]) assert.ok(routerPod?.dependsOn.includes(step), step);
+        // A change of headscale's image waits for the backup before it, which waits for the VPS's backup account.
+        const statefulSet = summary.resources.find((r) => r.name === "headscale-statefulset");
+        assert.ok(statefulSet?.dependsOn.includes("headscale-backups-before-upgrade"));
+        const beforeUpgrade = summary.resources.find((r) => r.name === "headscale-backups-before-upgrade");
+        assert.ok(beforeUpgrade?.dependsOn.includes("vps-backup-store") && beforeUpgrade.dependsOn.includes("headscale-backups-cronjob"), beforeUpgrade?.dependsOn.join(", "));
         assert.deepEqual(credentials?.secretInputs, ["stringData"]);
         assert.equal(credentials?.provider, "home-cluster");
         assert.equal(summary.outputs.loginServer, "https://headscale.example.com");
@@ -89,8 +97,9 @@ describe("npm run plan", () => {
         const summary: Summary = JSON.parse(fs.readFileSync(path.join(out, "summary.json"), "utf8"));
         const manifests = summary.artifacts.filter((a) => a.kind === "kubernetes-manifest").map((a) => a.path).sort();
         assert.deepEqual(manifests, [
-            "k8s/configmap-headscale.yaml", "k8s/deployment-subnet-router.yaml", "k8s/namespace-overlay.yaml", "k8s/networkpolicy-headscale.yaml",
-            "k8s/role-subnet-router.yaml", "k8s/rolebinding-subnet-router.yaml", "k8s/secret-subnet-router-credentials.yaml",
+            "k8s/configmap-headscale-backup-scripts.yaml", "k8s/configmap-headscale.yaml", "k8s/cronjob-headscale-backup.yaml",
+            "k8s/deployment-subnet-router.yaml", "k8s/namespace-overlay.yaml", "k8s/networkpolicy-headscale.yaml",
+            "k8s/role-subnet-router.yaml", "k8s/rolebinding-subnet-router.yaml", "k8s/secret-headscale-backup.yaml", "k8s/secret-subnet-router-credentials.yaml",
             "k8s/service-headscale.yaml", "k8s/serviceaccount-subnet-router.yaml", "k8s/statefulset-headscale.yaml",
         ]);
         assert.ok(summary.artifacts.some((a) => a.path === "k8s/configmap-headscale/config.yaml" && a.kind === "configmap-file"));
@@ -98,11 +107,12 @@ describe("npm run plan", () => {
         const vps = summary.artifacts.filter((a) => a.kind === "vps-file").map((a) => a.path).sort();
         assert.deepEqual(vps, [
             "vps/etc/nftables.d/overlay-firewall.nft", "vps/etc/nginx/sites-available/overlay-headscale",
-            "vps/etc/nginx/sites-available/overlay-headscale.http-only", "vps/etc/ssh/overlay-tunnel/authorized_keys",
+            "vps/etc/nginx/sites-available/overlay-headscale.http-only", "vps/etc/ssh/overlay-backup/authorized_keys",
+            "vps/etc/ssh/overlay-tunnel/authorized_keys", "vps/etc/ssh/sshd_config.d/overlay-backup.conf",
             "vps/etc/ssh/sshd_config.d/overlay-tunnel.conf", "vps/etc/turnserver.conf",
         ]);
         const commands = summary.artifacts.filter((a) => a.kind === "remote-command").map((a) => a.path).sort();
-        assert.deepEqual(commands, ["commands/vps-coturn.txt", "commands/vps-firewall.txt", "commands/vps-nginx.txt", "commands/vps-tunnel-endpoint.txt"]);
+        assert.deepEqual(commands, ["commands/vps-backup-store.txt", "commands/vps-coturn.txt", "commands/vps-firewall.txt", "commands/vps-nginx.txt", "commands/vps-tunnel-endpoint.txt"]);
         assert.match(fs.readFileSync(path.join(out, "commands/vps-nginx.txt"), "utf8"), /## create\nbash -s -- apply\n/);
         // The key's command is shown exactly; what it prints (the key) is not.
         assert.match(fs.readFileSync(path.join(out, "commands/router-key-mint.txt"), "utf8"),

@@ -34,7 +34,9 @@ const certificate = (() => {
     return { cert: fs.readFileSync(`${dir}/cert`, "utf8"), key: fs.readFileSync(`${dir}/key`, "utf8") };
 })();
 
-const calls: Record<StepName, StepCall> = {
+// The backup-store step has its own tests (backupStore.test.ts), with /srv in its sandbox.
+type Step = Exclude<StepName, "backup-store">;
+const calls: Record<Step, StepCall> = {
     "tunnel-endpoint": { files: { [authorizedKeysPath]: renderAuthorizedKeys({ publicKey: tunnelKey, tunnelPort: 8080 }), [sshdDropInPath]: renderSshdDropIn({ tunnelPort: 8080 }) } },
     "tls-key": { files: { [tls.privateKey]: certificate.key } },
     nginx: {
@@ -48,8 +50,8 @@ const calls: Record<StepName, StepCall> = {
     coturn: { files: { "/etc/turnserver.conf": renderTurnserverConf({ listen: ["203.0.113.10"] }) } },
     firewall: { files: { "/etc/nftables.d/overlay-firewall.nft": renderFirewall({ sshPort: 22 }) } },
 };
-const removeArgs: Record<StepName, string[]> = { "tunnel-endpoint": [], "tls-key": [hostname], nginx: [hostname], coturn: [], firewall: [] };
-const order: StepName[] = ["tunnel-endpoint", "tls-key", "nginx", "coturn", "firewall"];
+const removeArgs: Record<Step, string[]> = { "tunnel-endpoint": [], "tls-key": [hostname], nginx: [hostname], coturn: [], firewall: [] };
+const order: Step[] = ["tunnel-endpoint", "tls-key", "nginx", "coturn", "firewall"];
 
 /** Runs a shell command inside the sandbox: the namespace, with /etc and /var overlaid. */
 function sandbox(command: string, input?: string) {
@@ -63,7 +65,7 @@ function sandbox(command: string, input?: string) {
 }
 
 /** Runs a step as Pulumi would (`bash -s -- ACTION` with the step on stdin), inside the sandbox. */
-function step(name: StepName, action: "apply" | "remove", call: StepCall = calls[name]) {
+function step(name: Step, action: "apply" | "remove", call: StepCall = calls[name]) {
     return sandbox(`exec bash -s -- ${action} ${(action === "remove" ? removeArgs[name] : []).join(" ")}`, renderStepStdin(name, call));
 }
 

@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { HeadscaleBackups, HeadscaleBackupsArgs } from "../backup";
+import { backupNames, restoreInitContainer } from "../backup/jobs";
 import { labelsFor, selectorFor } from "../labels";
 import { containerPaths, HeadscaleConfigArgs, headscalePorts, policyFileName, renderHeadscaleConfig } from "./config";
 import { PolicyArgs, renderPolicy } from "./policy";
@@ -22,7 +24,18 @@ export interface HeadscaleServerArgs {
     readonly routerSelector: Record<string, string>;
     /** Namespace labels, e.g. the Pod Security level the router needs. */
     readonly namespaceLabels?: Record<string, string>;
+    /** The backups of the data volume, and what must exist before the first one runs. */
+    readonly backups: Omit<HeadscaleBackupsArgs, "namespace" | "headscaleImage" | "jobs"> & {
+        readonly jobs: Omit<HeadscaleBackupsArgs["jobs"], "dataClaim" | "headscaleSelector">;
+        /** "" for no restore, "latest" or a backup's name. */
+        readonly restore: string;
+    };
+    /** `pulumi destroy` leaves the namespace, and with it the data volume and the router's state. */
+    readonly keepDataOnDestroy: boolean;
 }
+
+/** The claim the StatefulSet makes for its one pod's data volume. */
+export const dataClaim = "data-headscale-0";
 
 export const headscaleName = "headscale";
 
@@ -39,6 +52,9 @@ export class HeadscaleServer extends pulumi.ComponentResource {
     /** The pod that `kubectl exec` reaches for the headscale CLI. */
     public readonly podName: pulumi.Output<string>;
     public readonly statefulSet: k8s.apps.v1.StatefulSet;
+    public readonly backups: HeadscaleBackups;
+    /** What must have run before the headscale CLI is used: the StatefulSet, and a restore if one was asked for. */
+    public readonly ready: pulumi.Resource[];
 
     constructor(name: string, args: HeadscaleServerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("overlay:components:HeadscaleServer", name, {}, opts);
@@ -47,9 +63,10 @@ export class HeadscaleServer extends pulumi.ComponentResource {
         const selector = selectorFor(headscaleName);
 
         // Everything else here lives in the namespace: what the server waits for, all of it waits for.
+        // Deleting the namespace would delete the data volume's claim; by default, destroy leaves it.
         const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
             metadata: { name: args.namespace, labels: { ...labelsFor(args.namespace, "namespace"), ...args.namespaceLabels } },
-        }, { ...parent, dependsOn: opts?.dependsOn });
+        }, { ...parent, dependsOn: opts?.dependsOn, retainOnDelete: args.keepDataOnDestroy });
         const ns = namespace.metadata.name;
 
         const configYaml = renderHeadscaleConfig(args.config);
@@ -68,6 +85,13 @@ export class HeadscaleServer extends pulumi.ComponentResource {
             },
         }, parent);
 
+        this.backups = new HeadscaleBackups(`${name}-backups`, {
+            ...args.backups,
+            namespace: ns,
+            headscaleImage: args.image,
+            jobs: { ...args.backups.jobs, dataClaim, headscaleSelector: selector },
+        }, parent);
+
         const probe = (periodSeconds: number, failureThreshold: number) => ({
             httpGet: { path: "/health", port: "http" },
             periodSeconds,
@@ -79,6 +103,8 @@ export class HeadscaleServer extends pulumi.ComponentResource {
             spec: {
                 replicas: 1,
                 serviceName: service.metadata.name,
+                // The data volume outlives the StatefulSet, whatever happens to it.
+                persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
                 selector: { matchLabels: selector },
                 template: {
                     metadata: {
@@ -96,6 +122,7 @@ export class HeadscaleServer extends pulumi.ComponentResource {
                             fsGroup: 65532,
                             seccompProfile: { type: "RuntimeDefault" },
                         },
+                        initContainers: [restoreInitContainer(args.backups.jobs.image)],
                         containers: [{
                             name: "headscale",
                             image: args.image,
@@ -127,6 +154,7 @@ export class HeadscaleServer extends pulumi.ComponentResource {
                             { name: "config", configMap: { name: configMap.metadata.name } },
                             { name: "run", emptyDir: {} },
                             { name: "tmp", emptyDir: {} },
+                            { name: "backup-scripts", configMap: { name: backupNames.scripts, defaultMode: 0o555 } },
                         ],
                     },
                 },
@@ -139,7 +167,9 @@ export class HeadscaleServer extends pulumi.ComponentResource {
                     },
                 }],
             },
-        }, parent);
+        // An image change waits for the backup taken before it.
+        }, { ...parent, dependsOn: [this.backups.beforeUpgrade] });
+        this.ready = [this.statefulSet, ...(args.backups.restore ? [this.backups.restore(args.backups.restore, [this.statefulSet])] : [])];
 
         new k8s.networking.v1.NetworkPolicy(`${name}-networkpolicy`, {
             metadata: { name: headscaleName, namespace: ns, labels },

@@ -4,6 +4,7 @@ import { headscalePorts } from "../headscale/config";
 import { renderTurnserverConf, turnserverConfPath } from "./coturn";
 import { firewallPath, renderFirewall } from "./firewall";
 import { acmeTlsFiles, nginxSitePath, providedTlsFiles, renderNginxSite } from "./nginx";
+import { backupAuthorizedKeysPath, backupSshdDropInPath, renderBackupAuthorizedKeys, renderBackupSshdDropIn } from "./backupStore";
 import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "./sshd";
 import { renderStepStdin, StepCall, stepCommand, StepName } from "./steps";
 
@@ -28,13 +29,18 @@ export interface VpsEdgeArgs {
     readonly tunnelPort: number;
     /** The tunnel keypair's public half, authorised for the tunnel user. */
     readonly tunnelPublicKey: pulumi.Input<string>;
+    /** The backup jobs' public key, authorised for the SFTP-only backup account. */
+    readonly backupPublicKey: pulumi.Input<string>;
+    /** Whether `pulumi destroy` leaves the backups on the VPS. */
+    readonly keepBackupsOnDestroy: boolean;
     readonly tls: VpsTls;
 }
 
 /**
- * The VPS edge: the tunnel user and its sshd rules, nginx in front of headscale, coturn for
- * STUN and the firewall, each its own idempotent step over SSH. `pulumi destroy` runs each
- * step's remove, which undoes what it added (distribution packages stay installed).
+ * The VPS edge: the tunnel user and its sshd rules, the backup account, nginx in front of
+ * headscale, coturn for STUN and the firewall, each its own idempotent step over SSH.
+ * `pulumi destroy` runs each step's remove, which undoes what it added (distribution packages
+ * stay installed, and so do the backups unless keepBackupsOnDestroy is false).
  */
 export class VpsEdge extends pulumi.ComponentResource {
     /** The VPS's ED25519 host key, as the tunnel step read it on the VPS. */
@@ -65,6 +71,13 @@ export class VpsEdge extends pulumi.ComponentResource {
             },
         })), []);
 
+        const backupStore = step("backup-store", "backup-store", pulumi.output(args.backupPublicKey).apply((publicKey) => ({
+            files: {
+                [backupAuthorizedKeysPath]: renderBackupAuthorizedKeys({ publicKey }),
+                [backupSshdDropInPath]: renderBackupSshdDropIn(),
+            },
+        })), [args.keepBackupsOnDestroy ? "keep" : "delete"]);
+
         const tlsFiles = args.tls.mode === "acme" ? acmeTlsFiles(args.hostname) : providedTlsFiles(args.hostname);
         const tlsKey = args.tls.mode === "provided"
             ? step("tls-key", "tls-key", pulumi.output(args.tls.privateKey).apply((key) => ({ files: { [tlsFiles.privateKey]: key } })), [args.hostname], {}, true)
@@ -86,7 +99,7 @@ export class VpsEdge extends pulumi.ComponentResource {
         // Last: every other step has run, so a mistake here cannot cut them off.
         step("firewall", "firewall", {
             files: { [firewallPath]: renderFirewall({ sshPort: args.connection.port, stunPort: headscalePorts.stun }) },
-        }, [], { dependsOn: [tunnel, nginx, coturn] });
+        }, [], { dependsOn: [tunnel, backupStore, nginx, coturn] });
 
         // The step prints the host key last.
         this.hostKey = tunnel.stdout.apply((out) => (out ?? "").trim().split("\n").pop() ?? "");

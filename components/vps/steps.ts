@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { parse } from "shell-quote";
 import { shellQuote } from "../shell";
 
-export type StepName = "tunnel-endpoint" | "nginx" | "coturn" | "firewall" | "tls-key";
+export type StepName = "tunnel-endpoint" | "nginx" | "coturn" | "firewall" | "tls-key" | "backup-store";
 
 export interface StepCall {
     /** Plain parameters, in order, after the action. */

@@ -1,14 +1,17 @@
 // A Node of the test cluster, whose containers are plain processes in the "home" namespace.
 // It does a kubelet's part and nothing of Pulumi's: it registers its Node and keeps its Lease,
-// runs the Pods the scheduler binds to it (each container with the image's program and the
-// args, env and user its manifest gives, its volumes as directories filled from the API),
-// reports their real status (phase, container states, restart counts, Ready from the
-// readinessProbe), restarts containers that exit, and stops a Pod's processes when the Pod is
-// deleted. It also provisions a volume for each claim, as a cluster's storage provisioner
-// would (and retains it). Only paths change: a mountPath becomes a directory here, and
-// tailscale keeps its state in a directory named after its TS_KUBE_SECRET, not in that Secret.
+// runs the Pods the scheduler binds to it (init containers first, one at a time; each container
+// with the image's program and the args, env and user its manifest gives, its volumes as
+// directories filled from the API), reports their real status (phase, container states,
+// restart counts, Ready from the readinessProbe, termination messages), restarts containers as
+// the restartPolicy says, and stops a Pod's processes when the Pod is deleted. It also
+// provisions a volume for each claim, as a cluster's storage provisioner would (and retains it).
+// Only paths change: a mountPath becomes a directory here (in args, env values and the pod's
+// yaml files), and tailscale keeps its state in a directory named after its TS_KUBE_SECRET, not
+// in that Secret.
 import { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { containerPaths } from "../../components/headscale/config";
 import { shellQuote } from "../../components/shell";
@@ -17,8 +20,8 @@ import { toolBin } from "../helpers/tools";
 import { exec } from "./exec";
 import { KubeApi } from "./kubeApi";
 
-/** Each image's entry point, here (a container's `command`, when it has one, replaces it). */
-const imagePrograms: Record<string, string> = { headscale: "headscale", tailscale: "containerboot", autossh: "autossh" };
+/** Each image's entry point, here (a container's `command`, when it has one, replaces it; its image must still be here). */
+const imagePrograms: Record<string, string> = { headscale: "headscale", tailscale: "containerboot", autossh: "autossh", alpine: "sh" };
 
 const syncMs = 1_000;
 const leaseRenewMs = 10_000;
@@ -39,12 +42,14 @@ interface Container {
     readinessProbe?: Probe;
     securityContext?: { runAsUser?: number; runAsGroup?: number };
     volumeMounts?: { name: string; mountPath: string }[];
+    terminationMessagePath?: string;
+    terminationMessagePolicy?: "File" | "FallbackToLogsOnError";
 }
 
 interface Volume {
     name: string;
-    configMap?: { name: string; items?: { key: string; path: string }[]; defaultMode?: number };
-    secret?: { secretName: string; items?: { key: string; path: string }[]; defaultMode?: number };
+    configMap?: { name: string; items?: { key: string; path: string }[]; defaultMode?: number; optional?: boolean };
+    secret?: { secretName: string; items?: { key: string; path: string }[]; defaultMode?: number; optional?: boolean };
     persistentVolumeClaim?: { claimName: string };
     emptyDir?: object;
     projected?: object;
@@ -66,7 +71,7 @@ export interface RunningPod {
 
 export interface NodeAgent {
     readonly nodeName: string;
-    /** The pods running here now, by "namespace/name". */
+    /** The pods here now (those that ended too, until deleted), by "namespace/name". */
     readonly pods: ReadonlyMap<string, RunningPod>;
     /** The running pod of a workload: the first whose name starts with `prefix`. */
     pod(namespace: string, prefix: string): RunningPod | undefined;
@@ -94,16 +99,32 @@ export interface NodeAgentOptions {
     readonly extraEnv: NodeJS.ProcessEnv;
 }
 
+interface Terminated {
+    exitCode: number;
+    reason: string;
+    message?: string;
+    startedAt: string;
+    finishedAt: string;
+}
+
 interface ContainerState {
     readonly spec: Container;
+    readonly init: boolean;
+    readonly argv: string[];
+    readonly env: NodeJS.ProcessEnv;
+    /** Where the container may leave its termination message, here (only under a volume). */
+    readonly messageFile?: string;
     current?: RunningContainer & { startedAt: string };
     restartCount: number;
     ready: boolean;
     waiting?: string;
-    lastTerminated?: { exitCode: number; reason: string; startedAt: string; finishedAt: string };
+    /** Ended, not to be started again. */
+    terminated?: Terminated;
+    lastTerminated?: Terminated;
 }
 
 interface Pod extends RunningPod {
+    readonly initStates: ContainerState[];
     readonly states: ContainerState[];
     readonly startTime: string;
     readonly transitions: Map<string, { status: string; time: string }>;
@@ -166,6 +187,12 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
 
     // --- a pod's volumes: directories, filled as the kubelet fills them ---
     const decode = (data: Record<string, string> = {}) => Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
+    /** A Secret's or ConfigMap's data; a missing one is undefined if optional, else an error (the pod start is tried again). */
+    const objectData = async (kind: "secrets" | "configmaps", ns: string, name: string, optional?: boolean): Promise<Record<string, string> | undefined> => {
+        const found = await api.find(`/api/v1/namespaces/${ns}/${kind}/${name}`);
+        if (!found && !optional) throw new Error(`${kind} ${ns}/${name} does not exist (yet)`);
+        return found && (kind === "secrets" ? decode(found.data) : (found.data ?? {}));
+    };
     const prepareVolumes = async (pod: any, podDir: string): Promise<Map<string, string>> => {
         const ns = pod.metadata.namespace;
         const fsGroup: number | undefined = pod.spec.securityContext?.fsGroup;
@@ -173,6 +200,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
         for (const volume of (pod.spec.volumes ?? []) as Volume[]) {
             if (volume.persistentVolumeClaim) {
                 const claim = await api.get(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${volume.persistentVolumeClaim.claimName}`);
+                if (!claim.spec.volumeName) throw new Error(`claim ${ns}/${claim.metadata.name} is not bound yet`);
                 const pv = await api.get(`/api/v1/persistentvolumes/${claim.spec.volumeName}`);
                 dirs.set(volume.name, pv.spec.hostPath.path);
                 continue;
@@ -184,18 +212,21 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
             let items: { key: string; path: string }[] | undefined;
             let mode = 0o644;
             if (volume.configMap) {
-                files = (await api.get(`/api/v1/namespaces/${ns}/configmaps/${volume.configMap.name}`)).data ?? {};
-                items = volume.configMap.items;
+                const data = await objectData("configmaps", ns, volume.configMap.name, volume.configMap.optional);
+                files = data ?? {};
+                items = data && volume.configMap.items;
                 mode = volume.configMap.defaultMode ?? mode;
             } else if (volume.secret) {
-                files = decode((await api.get(`/api/v1/namespaces/${ns}/secrets/${volume.secret.secretName}`)).data);
-                items = volume.secret.items;
+                const data = await objectData("secrets", ns, volume.secret.secretName, volume.secret.optional);
+                files = data ?? {};
+                items = data && volume.secret.items;
                 mode = volume.secret.defaultMode ?? mode;
             } else if (volume.projected) {
                 files = { namespace: ns };
             }
             fs.chmodSync(dir, files ? 0o755 : 0o2775);
             for (const item of items ?? Object.keys(files ?? {}).map((key) => ({ key, path: key }))) {
+                if (files![item.key] === undefined) throw new Error(`volume ${volume.name}: no key ${item.key}`);
                 const file = path.join(dir, item.path);
                 fs.writeFileSync(file, files![item.key], { mode });
                 if (fsGroup !== undefined) fs.chownSync(file, 0, fsGroup);
@@ -212,9 +243,10 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
         fs.mkdirSync(podDir, { recursive: true, mode: 0o711 });
         const volumeDirs = await prepareVolumes(manifest, podDir);
         const fsGroup: number | undefined = manifest.spec.securityContext?.fsGroup;
+        const restartPolicy: "Always" | "OnFailure" | "Never" = manifest.spec.restartPolicy ?? "Always";
         const secrets = new Map<string, Record<string, string>>();
         const secretValue = async (ref: { name: string; key: string }) => {
-            if (!secrets.has(ref.name)) secrets.set(ref.name, decode((await api.get(`/api/v1/namespaces/${namespace}/secrets/${ref.name}`)).data));
+            if (!secrets.has(ref.name)) secrets.set(ref.name, (await objectData("secrets", namespace, ref.name))!);
             return secrets.get(ref.name)![ref.key];
         };
 
@@ -223,12 +255,13 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
         const adapt = (c: Container, text: string) => {
             const list = mounts(c).sort((a, b) => b.from.length - a.from.length);
             if (!list.length) return text;
-            const pattern = new RegExp(`(${list.map((m) => m.from.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})(?![\\w.-])`, "g");
+            const pattern = new RegExp(`(?<![\\w.-])(${list.map((m) => m.from.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})(?![\\w.-])`, "g");
             return text.replace(pattern, (from) => list.find((m) => m.from === from)!.to);
         };
+        const initContainers: Container[] = manifest.spec.initContainers ?? [];
         const containers: Container[] = manifest.spec.containers;
         // Config files in the pod's own volumes name container paths; they name these directories here.
-        for (const c of containers) {
+        for (const c of [...initContainers, ...containers]) {
             for (const m of mounts(c)) {
                 if (!m.to.startsWith(podDir)) continue;
                 for (const file of fs.readdirSync(m.to)) {
@@ -243,7 +276,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
             for (const e of c.env ?? []) {
                 if (e.valueFrom?.secretKeyRef) out[e.name] = await secretValue(e.valueFrom.secretKeyRef);
                 else if (e.valueFrom?.fieldRef) out[e.name] = ({ "metadata.name": name, "metadata.namespace": namespace, "status.podIP": options.nodeAddress } as Record<string, string>)[e.valueFrom.fieldRef.fieldPath];
-                else out[e.name] = e.value;
+                else out[e.name] = e.value === undefined ? undefined : adapt(c, e.value);
             }
             if (c.image.includes("/tailscale:") && out.TS_KUBE_SECRET) {
                 // State in a directory named after the Secret, kept across pods as the Secret is.
@@ -261,24 +294,34 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
             const words = c.command ?? [program[1], ...(c.args ?? [])];
             const user = c.securityContext?.runAsUser;
             const group = c.securityContext?.runAsGroup ?? user;
-            const asUser = user === undefined ? [] : ["setpriv", `--reuid=${user}`, `--regid=${group}`,
+            const asUser = user === undefined || user === 0 ? [] : ["setpriv", `--reuid=${user}`, `--regid=${group}`,
                 ...(fsGroup !== undefined ? [`--groups=${fsGroup}`] : ["--clear-groups"]), "--no-new-privs", "--"];
             return [...asUser, ...words.map((w) => adapt(c, w))];
         };
+        // Everything a container needs, before any starts: a missing Secret or image fails the whole start, to be tried again.
+        const stateOf = async (spec: Container, init: boolean): Promise<ContainerState> => {
+            // /dev/termination-log and other paths outside the volumes have no file of their own here.
+            const messageFile = spec.terminationMessagePath && adapt(spec, spec.terminationMessagePath);
+            return {
+                spec, init, argv: argv(spec), env: await envOf(spec),
+                messageFile: messageFile !== spec.terminationMessagePath ? messageFile : undefined,
+                restartCount: 0, ready: !spec.readinessProbe,
+            };
+        };
+        const initStates = await Promise.all(initContainers.map((c) => stateOf(c, true)));
+        const states = await Promise.all(containers.map((c) => stateOf(c, false)));
 
-        const envs = await Promise.all(containers.map(envOf));
         // For the kubectl wrapper: `kubectl exec` runs its command with the container's environment.
         const execPodDir = path.join(execDir, namespace, name);
         fs.mkdirSync(execPodDir, { recursive: true, mode: 0o700 });
-        containers.forEach((c, i) => {
-            const lines = Object.entries(envs[i]).filter(([, v]) => v !== undefined).map(([k, v]) => `export ${k}=${shellQuote(String(v))}`);
-            fs.writeFileSync(path.join(execPodDir, `${c.name}.env`), `${lines.join("\n")}\n`, { mode: 0o600 });
-        });
+        for (const s of states) {
+            const lines = Object.entries(s.env).filter(([, v]) => v !== undefined).map(([k, v]) => `export ${k}=${shellQuote(String(v))}`);
+            fs.writeFileSync(path.join(execPodDir, `${s.spec.name}.env`), `${lines.join("\n")}\n`, { mode: 0o600 });
+        }
 
         const pod: Pod = {
-            namespace, name, uid,
-            states: containers.map((spec) => ({ spec, restartCount: 0, ready: !spec.readinessProbe })),
-            get containers() { return this.states.flatMap((s) => (s.current ? [{ ...s.current, restartCount: s.restartCount }] : [])); },
+            namespace, name, uid, initStates, states,
+            get containers() { return [...this.initStates, ...this.states].flatMap((s) => (s.current ? [{ ...s.current, restartCount: s.restartCount }] : [])); },
             startTime: now(),
             transitions: new Map(),
             stopped: false,
@@ -286,32 +329,76 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
         };
         pods.set(`${namespace}/${name}`, pod);
 
-        // restartPolicy Always: a container that exits is started again after a back-off
-        // (10 s, doubling, at most 60 s here; the kubelet's goes to 5 minutes).
-        const launch = (state: ContainerState, index: number, earlier: string) => {
-            const [command, ...args] = argv(state.spec);
-            const child = home.start(command, args, envs[index]);
+        // A container that exits is started again after a back-off (10 s, doubling, at most 60 s
+        // here; the kubelet's goes to 5 minutes) if the restartPolicy says so: Always, or
+        // OnFailure after a non-zero exit; an init container only ever after a failure. Else it
+        // stays terminated, and `then` goes on.
+        const launch = (state: ContainerState, earlier: string, then?: (exitCode: number) => void) => {
+            const [command, ...args] = state.argv;
+            const messageBefore = modified(state.messageFile);
+            const child = home.start(command, args, state.env);
             const output = captureOutput(child);
             const startedAt = now();
             state.current = { name: state.spec.name, process: child, restartCount: state.restartCount, startedAt, log: () => earlier + output() };
             state.waiting = undefined;
             child.on("exit", (code, signal) => {
-                if (pod.stopped || state.current?.process !== child) return;
-                state.ready = !state.spec.readinessProbe;
-                state.lastTerminated = { exitCode: code ?? 137, reason: signal ? `Signal ${signal}` : "Error", startedAt, finishedAt: now() };
-                const delay = Math.min(10_000 * 2 ** state.restartCount, 60_000);
-                const log = `${earlier}${output()}\n[node agent] ${state.spec.name} exited (${signal ?? code}); starting it again in ${delay / 1000} s\n`;
-                state.current = { ...state.current!, log: () => log };
-                state.waiting = "CrashLoopBackOff";
-                setTimeout(() => {
-                    if (pod.stopped) return;
-                    state.restartCount++;
-                    launch(state, index, log);
-                }, delay).unref();
+                const finishedAt = now();
+                // Its last output may still be in the pipes: wait for them, a moment at most (a child it left behind holds them).
+                const drained = new Promise<void>((resolve) => {
+                    child.once("close", () => resolve());
+                    setTimeout(resolve, 1_000).unref();
+                });
+                void drained.then(() => {
+                    if (pod.stopped || state.current?.process !== child) return;
+                    state.ready = !state.spec.readinessProbe;
+                    const exitCode = code ?? 128 + (os.constants.signals[signal!] ?? 9);
+                    const ended: Terminated = { exitCode, reason: exitCode === 0 ? "Completed" : "Error", startedAt, finishedAt };
+                    if (exitCode === 0 ? restartPolicy !== "Always" || state.init : restartPolicy === "Never") {
+                        state.terminated = { ...ended, message: terminationMessage(state, exitCode, output(), messageBefore) };
+                        then?.(exitCode);
+                        return;
+                    }
+                    state.lastTerminated = ended;
+                    const delay = Math.min(10_000 * 2 ** state.restartCount, 60_000);
+                    const log = `${earlier}${output()}\n[node agent] ${state.spec.name} exited (${signal ?? code}); starting it again in ${delay / 1000} s\n`;
+                    state.current = { ...state.current!, log: () => log };
+                    state.waiting = "CrashLoopBackOff";
+                    setTimeout(() => {
+                        if (pod.stopped) return;
+                        state.restartCount++;
+                        launch(state, log, then);
+                    }, delay).unref();
+                });
             });
         };
-        pod.states.forEach((s, i) => launch(s, i, ""));
-        for (const state of pod.states) if (state.spec.readinessProbe) void probeLoop(pod, state);
+        // Init containers one at a time, each to success, then the containers. A failed one
+        // that is not run again (restartPolicy Never) fails the pod.
+        const run = (next: number) => {
+            if (next < initStates.length) {
+                launch(initStates[next], "", (exitCode) => exitCode === 0 && run(next + 1));
+                return;
+            }
+            for (const state of states) {
+                launch(state, "");
+                if (state.spec.readinessProbe) void probeLoop(pod, state);
+            }
+        };
+        run(0);
+    };
+
+    /**
+     * A terminated container's message, as the kubelet makes it: what the container wrote to
+     * its terminationMessagePath (4 KiB at most), else with FallbackToLogsOnError after a
+     * failure the end of its output (80 lines, 2 KiB at most).
+     */
+    const terminationMessage = (state: ContainerState, exitCode: number, output: string, messageBefore: number | undefined): string | undefined => {
+        // A file left by an earlier run is not this run's message.
+        const written = state.messageFile !== undefined && modified(state.messageFile) !== messageBefore;
+        const file = written ? fs.readFileSync(state.messageFile!).subarray(0, 4096).toString("utf8") : "";
+        if (file) return file;
+        if (state.spec.terminationMessagePolicy !== "FallbackToLogsOnError" || exitCode === 0) return undefined;
+        const lines = output.split("\n");
+        return Buffer.from(lines.slice(lines.at(-1) === "" ? -81 : -80).join("\n")).subarray(-2048).toString("utf8") || undefined;
     };
 
     // --- readiness: the probe the manifest gives, every periodSeconds ---
@@ -320,7 +407,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
         const port = typeof probe.httpGet.port === "number" ? probe.httpGet.port : state.spec.ports?.find((p) => p.name === probe.httpGet.port)?.containerPort;
         const url = `http://127.0.0.1:${port}${probe.httpGet.path}`;
         await sleep((probe.initialDelaySeconds ?? 0) * 1000);
-        while (running && !pod.stopped) {
+        while (running && !pod.stopped && !state.terminated) {
             const ok = state.current !== undefined && state.waiting === undefined
                 && (await exec(home, "curl", ["-sf", "-o", "/dev/null", "--max-time", "3", url], { timeoutMs: 10_000 })).status === 0;
             state.ready = ok;
@@ -329,9 +416,31 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     };
 
     // --- the status the API shows for a pod ---
+    const started = (s: ContainerState) => Boolean(s.current && !s.waiting && !s.terminated);
+    const initialized = (pod: Pod) => pod.initStates.every((s) => s.terminated?.exitCode === 0);
+    const phaseOf = (pod: Pod) => {
+        // Only with restartPolicy Never does a failed init container stay terminated.
+        if (pod.initStates.some((s) => s.terminated && s.terminated.exitCode !== 0)) return "Failed";
+        if (!initialized(pod)) return "Pending";
+        if (pod.states.every((s) => s.terminated)) return pod.states.every((s) => s.terminated!.exitCode === 0) ? "Succeeded" : "Failed";
+        return pod.states.every((s) => s.current && !s.waiting) || pod.states.some((s) => s.restartCount > 0 || s.terminated) ? "Running" : "Pending";
+    };
+    const containerStatus = (s: ContainerState) => ({
+        name: s.spec.name,
+        image: s.spec.image,
+        imageID: s.spec.image,
+        containerID: s.current ? `e2e://${s.current.process.pid}` : undefined,
+        ready: s.init ? s.terminated?.exitCode === 0 : s.ready && started(s),
+        started: started(s),
+        restartCount: s.restartCount,
+        state: s.terminated ? { terminated: s.terminated }
+            : s.waiting ? { waiting: { reason: s.waiting } }
+            : s.current ? { running: { startedAt: s.current.startedAt } }
+            : { waiting: { reason: "PodInitializing" } },
+        lastState: s.lastTerminated ? { terminated: s.lastTerminated } : {},
+    });
     const statusOf = (pod: Pod) => {
-        const allRunning = pod.states.every((s) => s.current && !s.waiting);
-        const allReady = pod.states.every((s) => s.ready && s.current && !s.waiting);
+        const allReady = pod.states.every((s) => s.ready && started(s));
         const condition = (type: string, ok: boolean) => {
             const status = ok ? "True" : "False";
             const seen = pod.transitions.get(type);
@@ -340,7 +449,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
         };
         return {
             status: {
-                phase: allRunning || pod.states.some((s) => s.restartCount > 0) ? "Running" : "Pending",
+                phase: phaseOf(pod),
                 hostIP: options.nodeAddress,
                 hostIPs: [{ ip: options.nodeAddress }],
                 podIP: options.nodeAddress,
@@ -348,22 +457,13 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
                 startTime: pod.startTime,
                 conditions: [
                     condition("PodReadyToStartContainers", true),
-                    condition("Initialized", true),
+                    condition("Initialized", initialized(pod)),
                     condition("ContainersReady", allReady),
                     condition("Ready", allReady),
                     condition("PodScheduled", true),
                 ],
-                containerStatuses: pod.states.map((s) => ({
-                    name: s.spec.name,
-                    image: s.spec.image,
-                    imageID: s.spec.image,
-                    containerID: s.current ? `e2e://${s.current.process.pid}` : undefined,
-                    ready: Boolean(s.ready && s.current && !s.waiting),
-                    started: Boolean(s.current && !s.waiting),
-                    restartCount: s.restartCount,
-                    state: s.waiting ? { waiting: { reason: s.waiting } } : { running: { startedAt: s.current?.startedAt } },
-                    lastState: s.lastTerminated ? { terminated: s.lastTerminated } : {},
-                })),
+                initContainerStatuses: pod.initStates.map(containerStatus),
+                containerStatuses: pod.states.map(containerStatus),
             },
         };
     };
@@ -372,7 +472,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     const stopPod = (pod: Pod, graceSeconds: number): Promise<void> => {
         if (pod.stopping) return pod.stopping;
         pod.stopped = true;
-        const children = pod.states.flatMap((s) => (s.current ? [s.current.process] : []));
+        const children = [...pod.initStates, ...pod.states].flatMap((s) => (s.current ? [s.current.process] : []));
         const alive = () => children.filter((c) => c.exitCode === null && c.signalCode === null);
         for (const child of alive()) child.kill("SIGTERM");
         pod.stopping = (async () => {
@@ -387,6 +487,8 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
 
     // --- the sync loop: start what is bound here, stop what is deleted, report status ---
     const starting = new Set<string>();
+    /** Why a pod could not start yet (a Secret, ConfigMap or claim not there): noted once, tried again each sync. */
+    const notStarted = new Map<string, string>();
     const syncPods = async () => {
         const list = await api.get(`/api/v1/pods?fieldSelector=${encodeURIComponent(`spec.nodeName=${nodeName}`)}`);
         const seen = new Set<string>();
@@ -396,20 +498,26 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
             const pod = pods.get(key);
             if (manifest.metadata.deletionTimestamp) {
                 if (starting.has(key)) continue;
+                notStarted.delete(key);
                 if (pod) await stopPod(pod, manifest.metadata.deletionGracePeriodSeconds ?? 30);
                 await api.delete(`/api/v1/namespaces/${manifest.metadata.namespace}/pods/${manifest.metadata.name}`, {
                     apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0, preconditions: { uid: manifest.metadata.uid },
                 });
                 continue;
             }
-            if (!pod && !starting.has(key)) {
+            // A pod that has ended is not run again.
+            if (!pod && !starting.has(key) && !["Succeeded", "Failed"].includes(manifest.status?.phase)) {
                 starting.add(key);
-                startPod(manifest).catch((err) => note(`starting ${key}: ${(err as Error).message}`)).finally(() => starting.delete(key));
+                startPod(manifest).then(() => notStarted.delete(key), (err) => {
+                    const message = (err as Error).message;
+                    if (notStarted.get(key) !== message) note(`starting ${key} (tried again each sync): ${message}`);
+                    notStarted.set(key, message);
+                }).finally(() => starting.delete(key));
                 continue;
             }
             if (pod) {
                 const status = statusOf(pod);
-                const text = JSON.stringify(status.status.containerStatuses) + JSON.stringify(status.status.conditions.map((c) => c.status)) + status.status.phase;
+                const text = JSON.stringify([status.status.initContainerStatuses, status.status.containerStatuses, status.status.conditions.map((c) => c.status), status.status.phase]);
                 if (text !== pod.lastStatus) {
                     await api.patch(`/api/v1/namespaces/${pod.namespace}/pods/${pod.name}/status`, status);
                     pod.lastStatus = text;
@@ -467,7 +575,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     return {
         nodeName,
         pods,
-        pod: (namespace, prefix) => [...pods.values()].find((p) => p.namespace === namespace && p.name.startsWith(prefix) && !p.stopped),
+        pod: (namespace, prefix) => [...pods.values()].find((p) => p.namespace === namespace && p.name.startsWith(prefix) && !p.stopped && !["Succeeded", "Failed"].includes(phaseOf(p))),
         execDir,
         bin,
         notes: () => problems.join("\n"),
@@ -478,6 +586,11 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
             if (problems.length) console.log(`node agent notes:\n${problems.join("\n")}`);
         },
     };
+}
+
+/** A file's modification time, undefined if there is none. */
+function modified(file: string | undefined): number | undefined {
+    return file && fs.existsSync(file) ? fs.statSync(file).mtimeMs : undefined;
 }
 
 function sleep(ms: number): Promise<void> {

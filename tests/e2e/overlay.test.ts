@@ -20,6 +20,7 @@ import { turnserverConfPath } from "../../components/vps/coturn";
 import { firewallPath } from "../../components/vps/firewall";
 import { nginxSitePath, providedTlsFiles } from "../../components/vps/nginx";
 import { authorizedKeysPath, sshdDropInPath } from "../../components/vps/sshd";
+import { backupAuthorizedKeysPath, backupChroot, backupSshdDropInPath, backupStoreUser } from "../../components/vps/backupStore";
 import { stepFiles } from "../../components/vps/steps";
 import { placeholderKeypair } from "../../plan/placeholderKeys";
 import { captureOutput, waitUntil } from "../helpers/netns";
@@ -69,6 +70,7 @@ let vpsHalfMs = 0;
 let device: { socket: string; log: () => string };
 let outputs: Record<string, any> = {};
 let tls: { certificate: string; privateKey: string };
+let backupName: string | undefined;
 const ca = path.join(run, "ca");
 const timings: string[] = [];
 
@@ -115,6 +117,18 @@ function headscaleCli(...args: string[]): Promise<Result> {
 
 async function pod(name: string): Promise<any> {
     return JSON.parse((await kubectl(`--namespace=${namespace}`, "get", "pod", name, "--output=json")).stdout);
+}
+
+/** Where headscale's volume is on this node (the test's provisioner makes hostPath volumes). */
+async function dataDir(): Promise<string> {
+    const volume = (await kubectl(`--namespace=${namespace}`, "get", "pvc", "data-headscale-0", "--output=jsonpath={.spec.volumeName}")).stdout.trim();
+    return (await kubectl("get", "pv", volume, "--output=jsonpath={.spec.hostPath.path}")).stdout.trim();
+}
+
+/** A Job's pods' termination messages: the end of a failed job's output. */
+async function jobMessage(job: string): Promise<string> {
+    return (await kubectl(`--namespace=${namespace}`, "get", "pods", `--selector=batch.kubernetes.io/job-name=${job}`,
+        "--output=jsonpath={range .items[*]}{.status.containerStatuses[*].state.terminated.message}{end}")).stdout;
 }
 
 async function routerAuthKey(): Promise<string> {
@@ -221,12 +235,16 @@ async function vpsState(files: readonly string[]): Promise<Record<string, string
 }
 
 /** The files the program's VPS steps install. */
-const stepPaths = [authorizedKeysPath, sshdDropInPath, nginxSitePath, turnserverConfPath, firewallPath,
+const stepPaths = [authorizedKeysPath, sshdDropInPath, backupAuthorizedKeysPath, backupSshdDropInPath, nginxSitePath, turnserverConfPath, firewallPath,
     providedTlsFiles(hostname).certificate, providedTlsFiles(hostname).privateKey];
 
-/** The VPS half of the planned stack, as a user applies it with --target: the tunnel keypair and the VPS edge with their children. */
+/** The VPS half of the planned stack, as a user applies it with --target: the two SSH keypairs and the VPS edge with their children. */
 function vpsHalf(): string[] {
-    return planned.filter((u) => /::(vps|tunnel)$|VpsEdge\$|TunnelKeypair\$/.test(u));
+    return planned.filter((u) => /::(vps|tunnel|backup-store)$|VpsEdge\$|TunnelKeypair\$/.test(u));
+}
+
+function isSelfReference(urn: string): boolean {
+    return urn.includes("::pulumi:pulumi:StackReference::");
 }
 
 /** Later steps need the built stack; without it they fail at once, not by timeout. */
@@ -353,7 +371,7 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         await mustPulumi(project, ["config", "set", "--stack", "example", "--secret", "vpsSshPrivateKey"], { input: image.privateKey });
         // No cluster is configured: the provider finds none, and a preview needs none.
         const r = await mustPulumi(project, ["preview", "--stack", "example", "--json"], { env: { KUBECONFIG: path.join(run, "no-kubeconfig") } });
-        const ops = [...new Set((JSON.parse(r.stdout).steps as { op: string }[]).map((x) => x.op))];
+        const ops = [...new Set((JSON.parse(r.stdout).steps as { op: string; urn: string }[]).filter((x) => !isSelfReference(x.urn)).map((x) => x.op))];
         assert.deepEqual(ops, ["create"]);
         await mustPulumi(project, ["stack", "rm", "example", "--yes"]);
     });
@@ -364,7 +382,10 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         const started = Date.now();
         const r = await mustPulumi(project, ["preview", "--stack", stack, "--json"]);
         report(`pulumi preview (fresh stack): ${elapsed(Date.now() - started)}`);
-        const steps = JSON.parse(r.stdout).steps as { op: string; urn: string }[];
+        const all = JSON.parse(r.stdout).steps as { op: string; urn: string }[];
+        // The upgrade guard reads the stack's own outputs: a read, not a resource of ours.
+        assert.deepEqual(all.filter((x) => isSelfReference(x.urn)).map((x) => x.op), ["read"]);
+        const steps = all.filter((x) => !isSelfReference(x.urn));
         planned = steps.map((x) => x.urn);
         const ops = [...new Set(steps.map((s) => s.op))];
         assert.deepEqual(ops, ["create"], steps.filter((s) => s.op !== "create").map((s) => `${s.op} ${s.urn}`).join("\n"));
@@ -645,6 +666,123 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         await untilDeviceReachesLan(60_000);
     });
 
+    it("backup: the job runs while the device is connected; the encrypted file lands on the VM under the backup account, and the VM holds no plaintext", async () => {
+        needUp();
+        const started = Date.now();
+        await kubectl(`--namespace=${namespace}`, "create", "job", "--from=cronjob/headscale-backup", "e2e-backup");
+        let reachedDuring = 0;
+        const done = await waitUntil(async () => {
+            if ((await deviceReaches(lanUrl, 3)) === "lan-service") reachedDuring++;
+            const job = JSON.parse((await kubectl(`--namespace=${namespace}`, "get", "job", "e2e-backup", "--output=json")).stdout);
+            assert.ok(!job.status.failed, `the backup job failed: ${await jobMessage("e2e-backup")}`);
+            return job.status.succeeded === 1;
+        }, 300_000, 1_000);
+        assert.ok(done, `the backup job did not finish: ${await jobMessage("e2e-backup")}`);
+        report(`backup job (kubectl create job --from=cronjob/headscale-backup): done after ${elapsed(Date.now() - started)}; the device reached the LAN ${reachedDuring} times meanwhile`);
+        assert.ok(reachedDuring > 0, "the device reached the LAN while the backup ran");
+        assert.equal(await deviceReaches(lanUrl, 5), "lan-service");
+
+        const listing = await vm.ssh(`stat -c '%U %a %n' ${backupChroot} ${backupChroot}/backups ${backupChroot}/backups/*`);
+        assert.equal(listing.status, 0, listing.stderr);
+        const lines = listing.stdout.trim().split("\n");
+        assert.equal(lines[0], `root 755 ${backupChroot}`);
+        assert.equal(lines[1], `${backupStoreUser} 700 ${backupChroot}/backups`);
+        assert.equal(lines.length, 3, listing.stdout);
+        assert.match(lines[2], new RegExp(`^${backupStoreUser} \\d+ ${backupChroot}/backups/headscale-\\d{8}T\\d{6}Z\\.tar\\.age$`));
+        backupName = path.basename(lines[2].split(" ")[2]);
+        const head = await vm.ssh(`head -c 21 ${backupChroot}/backups/${backupName}`);
+        assert.equal(head.stdout, "age-encryption.org/v1", "the file is age-encrypted");
+
+        // The VM holds neither the noise private key nor a database, anywhere we could have written.
+        const noiseKey = fs.readFileSync(path.join(await dataDir(), "noise_private.key"), "utf8").trim();
+        assert.match(noiseKey, /^privkey:[0-9a-f]{64}$/);
+        const grep = await vm.ssh(`grep -rlsF -e ${shellQuote(noiseKey.slice(8))} -e 'SQLite format 3' /srv /home /root /tmp /var/tmp /etc /opt 2>/dev/null; true`, { timeoutMs: 120_000 });
+        assert.equal(grep.stdout.trim(), "", `plaintext on the VM: ${grep.stdout}`);
+    });
+
+    it("bad input: a backup that does not decrypt with the stack's identity, or is corrupted, is refused, and the running headscale is untouched", async () => {
+        needUp();
+        assert.ok(backupName, "the backup test ran");
+        const before = await pod("headscale-0");
+        const stranger = await mustExec(undefined, "age-keygen", []);
+        const strangerRecipient = /public key: (age1\S+)/.exec(stranger.stderr + stranger.stdout)![1];
+        const bogus = { wrongKey: "headscale-20000101T000000Z.tar.age", corrupted: "headscale-20000102T000000Z.tar.age" };
+        const sealed = await mustExec(undefined, "age", ["-r", strangerRecipient, "-a"], { input: "not a backup" });
+        const store = `${backupChroot}/backups`;
+        const put = await vm.ssh([
+            `printf '%s' ${shellQuote(sealed.stdout)} > ${store}/${bogus.wrongKey}`,
+            // The real backup with one byte changed in its last block: age's authentication fails.
+            `cp ${store}/${backupName} ${store}/${bogus.corrupted}`,
+            `printf 'X' | dd of=${store}/${bogus.corrupted} bs=1 seek=$(($(stat -c %s ${store}/${bogus.corrupted}) - 20)) conv=notrunc status=none`,
+            `chown ${backupStoreUser}: ${store}/${bogus.wrongKey} ${store}/${bogus.corrupted}`,
+        ].join("\n"));
+        assert.equal(put.status, 0, put.stderr);
+        for (const name of Object.values(bogus)) {
+            await setConfig("restoreBackup", name);
+            const started = Date.now();
+            const r = await project.run(["up", "--stack", stack, "--yes"], { timeoutMs: 300_000 });
+            report(`restore of ${name}: refused after ${elapsed(Date.now() - started)}`);
+            assert.notEqual(r.status, 0, "pulumi up succeeded");
+            assert.match(r.stdout + r.stderr, new RegExp(`refused ${name.replace(/\./g, "\\.")}: it does not decrypt with this stack's backup identity`), (r.stdout + r.stderr).slice(-3000));
+            const after = await pod("headscale-0");
+            assert.equal(after.metadata.uid, before.metadata.uid, "the same headscale pod");
+            assert.deepEqual(after.status.containerStatuses.map((c: any) => c.restartCount), before.status.containerStatuses.map((c: any) => c.restartCount));
+            assert.ok(!fs.existsSync(path.join(await dataDir(), "restore-ready")), "nothing staged");
+        }
+        await vm.ssh(`rm ${store}/${bogus.wrongKey} ${store}/${bogus.corrupted}`);
+        await mustPulumi(project, ["config", "rm", "--stack", stack, "restoreBackup"]);
+        await mustPulumi(project, ["up", "--stack", stack, "--yes"], { timeoutMs: 300_000 });
+        assert.equal(await deviceReaches(lanUrl, 5), "lan-service");
+    });
+
+    it("drill: headscale's volume wiped, the latest backup restored the documented way: the same noise key and node IDs, and the device reaches the LAN without a new key", async () => {
+        needUp();
+        const nodes = async () => (JSON.parse((await headscaleCli("nodes", "list", "--output", "json")).stdout) as any[]).map((n) => `${n.id} ${n.name}`).sort();
+        const noiseKey = async () => JSON.parse((await exec(world.home, "curl", ["-sf", "--max-time", "5", `http://${clusterServiceAddress}:8080/key?v=120`])).stdout || "{}").publicKey;
+        const nodesBefore = await nodes();
+        const keyBefore = await noiseKey();
+        assert.match(String(keyBefore), /^mkey:/);
+        const keysBefore = JSON.parse((await headscaleCli("preauthkeys", "list", "--output", "json")).stdout).length;
+
+        const wiped = Date.now();
+        const data = await dataDir();
+        for (const file of fs.readdirSync(data)) fs.rmSync(path.join(data, file), { recursive: true, force: true });
+        await kubectl(`--namespace=${namespace}`, "delete", "pod", "headscale-0", "--wait=true", "--timeout=60s");
+        await setConfig("restoreBackup", "latest");
+        const r = await mustPulumi(project, ["up", "--stack", stack, "--yes"], { timeoutMs: 600_000 });
+        const restored = Date.now() - wiped;
+        const ms = await untilDeviceReachesLan(300_000);
+        report(`drill: wipe → pulumi up (restoreBackup latest) done after ${elapsed(restored)}; the device reached the LAN ${elapsed(Date.now() - wiped)} after the wipe`);
+        assert.ok(ms >= 0);
+        assert.match(r.stdout + r.stderr, new RegExp(`verified ${backupName!.replace(/\./g, "\\.")}`), "the latest backup was restored");
+        assert.equal(await noiseKey(), keyBefore, "the same noise public key");
+        assert.deepEqual(await nodes(), nodesBefore, "the same nodes with the same IDs");
+        assert.equal(JSON.parse((await headscaleCli("preauthkeys", "list", "--output", "json")).stdout).length, keysBefore, "no key was minted");
+        assert.ok(fs.readdirSync(data).some((f) => f.startsWith("pre-restore-")), "the wiped state was kept aside");
+        await mustPulumi(project, ["config", "rm", "--stack", stack, "restoreBackup"]);
+        await mustPulumi(project, ["up", "--stack", stack, "--yes"], { timeoutMs: 300_000 });
+    });
+
+    it("bad input: pulumi preview refuses a skipped minor version and a downgrade with the allowed versions; the next patch shows the backup before the StatefulSet's change", async () => {
+        needUp();
+        const current = String(outputs.headscaleVersion);
+        assert.equal(current, "0.29.2");
+        for (const [tag, what] of [["0.31.0", "skips a minor version"], ["0.28.9", "is older than the running 0.29.2"]]) {
+            await setConfig("headscaleImage", `ghcr.io/juanfont/headscale:${tag}`);
+            const r = await project.run(["preview", "--stack", stack], { timeoutMs: 300_000 });
+            assert.notEqual(r.status, 0, `preview accepted ${tag}`);
+            assert.match(r.stdout + r.stderr, new RegExp(`headscaleImage: ${tag.replace(/\./g, "\\.")} ${what}.*Allowed next: 0\\.29\\.2 or a later 0\\.29\\.x patch, or 0\\.30\\.x`));
+        }
+        await setConfig("headscaleImage", "ghcr.io/juanfont/headscale:0.29.3");
+        const r = await mustPulumi(project, ["preview", "--stack", stack], { timeoutMs: 300_000 });
+        const backupAt = r.stdout.search(/headscale-backups-before-upgrade +replace/);
+        const statefulSetAt = r.stdout.search(/headscale-statefulset +update/);
+        assert.ok(backupAt >= 0 && statefulSetAt >= 0, r.stdout.slice(-4000));
+        assert.ok(backupAt < statefulSetAt, "the backup comes before the StatefulSet's change");
+        await setConfig("headscaleImage", "ghcr.io/juanfont/headscale:0.29.2");
+        await mustPulumi(project, ["preview", "--stack", stack, "--expect-no-changes"], { timeoutMs: 300_000 });
+    });
+
     it("pulumi stack export holds no private key, preauth key or TLS key in plain text", async () => {
         needUp();
         const exported = (await mustPulumi(project, ["stack", "export", "--stack", stack])).stdout;
@@ -656,6 +794,7 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
             "the tunnel key": plain(secrets["tunnel-key"]),
             "the router preauth key": plain(secrets.TS_AUTHKEY),
             "the phone's preauth key": outputs.userKeys.phone.key,
+            "the backups' age identity": outputs.backupIdentity,
         };
         for (const [what, value] of Object.entries(forbidden)) {
             assert.ok(value.length > 20, `${what} is known to the test`);
@@ -666,35 +805,69 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         assert.doesNotMatch(exported, /-----BEGIN [A-Z ]*PRIVATE KEY-----/);
     });
 
-    it("pulumi destroy leaves nothing of ours on the VPS or in the cluster, and expires the keys", async () => {
+    it("pulumi destroy keeps the data; a later pulumi up resumes with the same nodes, and the device keeps its node ID", async () => {
+        needUp();
+        const phoneId = async () => (JSON.parse((await headscaleCli("nodes", "list", "--output", "json")).stdout) as any[]).find((n) => n.name === "phone")?.id;
+        const idBefore = await phoneId();
+        assert.ok(idBefore, "the device is a node");
+        await exec(world.device, "pkill", ["-x", "tailscaled"]);
+        let started = Date.now();
+        const r = await mustPulumi(project, ["destroy", "--stack", stack, "--yes"], { timeoutMs: 600_000 });
+        report(`pulumi destroy (keepDataOnDestroy: true): ${elapsed(Date.now() - started)}`);
+        assert.match(r.stdout, /Resources:\n\s+- \d+ deleted/, r.stdout.slice(-3000));
+        // (tailscale's state Secret stays too; here tailscale keeps its state in a directory.)
+        const kept = await kubectl(`--namespace=${namespace}`, "get", "namespace/overlay,pvc/data-headscale-0", "--output=name");
+        assert.deepEqual(kept.stdout.trim().split("\n"), ["namespace/overlay", "persistentvolumeclaim/data-headscale-0"]);
+        const gone = await kubectl(`--namespace=${namespace}`, "get", "statefulsets,deployments,cronjobs,configmaps,services", "--selector=app.kubernetes.io/part-of=overlay", "--output=name");
+        assert.equal(gone.stdout.trim(), "", gone.stdout);
+        const backups = await vm.ssh(`ls ${backupChroot}/backups; ! id ${backupStoreUser} >/dev/null 2>&1 || echo "still there: the user"`);
+        assert.match(backups.stdout, /headscale-\d{8}T\d{6}Z\.tar\.age/, "the backups stay on the VPS");
+        assert.doesNotMatch(backups.stdout, /still there/);
+
+        started = Date.now();
+        await mustPulumi(project, ["up", "--stack", stack, "--yes"], { timeoutMs: 900_000 });
+        report(`pulumi up after the destroy: ${elapsed(Date.now() - started)}`);
+        outputs = await readOutputs();
+        const daemon = world.device.start(requireTool("tailscaled"), [`--statedir=${path.dirname(device.socket)}`, `--socket=${device.socket}`],
+            { SSL_CERT_FILE: path.join(ca, "ca.pem"), TS_NO_LOGS_NO_SUPPORT: "true" });
+        device = { socket: device.socket, log: captureOutput(daemon) };
+        const ms = await untilDeviceReachesLan(180_000);
+        report(`the device, restarted with its state, reached the LAN after ${elapsed(ms)}`);
+        assert.equal(await phoneId(), idBefore, "the device's node ID is the same");
+    });
+
+    it("with keepDataOnDestroy false, pulumi destroy leaves nothing of ours on the VPS or in the cluster, and expires the keys", async () => {
         needUp();
         const keyIds = [String(outputs.routerKeyId)];
         await exec(world.device, "pkill", ["-x", "tailscaled"]);
+        await setConfig("keepDataOnDestroy", "false");
+        await mustPulumi(project, ["up", "--stack", stack, "--yes"], { timeoutMs: 300_000 });
         // headscale's volume outlives the namespace here (the test's provisioner retains
         // volumes): its database tells afterwards whether the keys were expired.
-        const volume = (await kubectl(`--namespace=${namespace}`, "get", "pvc", "data-headscale-0", "--output=jsonpath={.spec.volumeName}")).stdout.trim();
-        const dataDir = (await kubectl("get", "pv", volume, "--output=jsonpath={.spec.hostPath.path}")).stdout.trim();
+        const data = await dataDir();
         // What the steps installed: after destroy, no file may still have that content.
         const installed = (await remoteCommands()).flatMap((step) => Object.entries(stepFiles(step.inputs.stdin ?? "")));
         assert.ok(installed.length >= stepPaths.length, installed.map(([file]) => file).join(" "));
         const started = Date.now();
         const r = await mustPulumi(project, ["destroy", "--stack", stack, "--yes"], { timeoutMs: 600_000 });
-        report(`pulumi destroy: ${elapsed(Date.now() - started)}`);
+        report(`pulumi destroy (keepDataOnDestroy: false): ${elapsed(Date.now() - started)}`);
         assert.match(r.stdout, /Resources:\n\s+- \d+ deleted/, r.stdout.slice(-3000));
         const check = await vm.ssh([
             ...installed.map(([file, content]) => `if [ -f ${shellQuote(file)} ] && [ "$(sha256sum < ${shellQuote(file)} | cut -d' ' -f1)" = ${sha256(content)} ]; then echo "still there: "${shellQuote(file)}; fi`),
             `[ ! -e /etc/nginx/sites-enabled/overlay-headscale ] || echo "still there: the nginx site link"`,
             `! id ${tunnelUser} >/dev/null 2>&1 || echo "still there: the user ${tunnelUser}"`,
+            `! id ${backupStoreUser} >/dev/null 2>&1 || echo "still there: the user ${backupStoreUser}"`,
+            `[ ! -e ${backupChroot} ] || echo "still there: ${backupChroot}"`,
             `! nft list table inet overlay_firewall >/dev/null 2>&1 || echo "still there: the firewall table"`,
             `! systemctl is-active --quiet coturn || echo "still running: coturn"`,
         ].join("\n"));
         assert.equal(check.stdout.trim(), "", check.stdout);
         const left = await exec(world.home, "kubectl", ["--kubeconfig", cluster.kubeconfig, "get", "namespace", namespace, "--ignore-not-found", "--output=name"], { env: kubectlEnv });
         assert.equal(left.stdout.trim(), "", "the namespace is gone");
-        const labelled = await kubectl("get", "all,secrets,configmaps,roles,rolebindings,networkpolicies,pvc,namespaces,clusterroles,clusterrolebindings", "--all-namespaces", "--selector=app.kubernetes.io/part-of=overlay", "--output=name");
+        const labelled = await kubectl("get", "all,secrets,configmaps,roles,rolebindings,networkpolicies,pvc,namespaces,clusterroles,clusterrolebindings,cronjobs,jobs", "--all-namespaces", "--selector=app.kubernetes.io/part-of=overlay", "--output=name");
         assert.equal(labelled.stdout.trim(), "", labelled.stdout);
         // The keys, in headscale's own database.
-        const db = new DatabaseSync(path.join(dataDir, "db.sqlite"), { readOnly: true });
+        const db = new DatabaseSync(path.join(data, "db.sqlite"), { readOnly: true });
         const expirations = db.prepare("SELECT id, expiration FROM pre_auth_keys").all() as { id: number; expiration: string }[];
         db.close();
         for (const id of keyIds) {

@@ -30,7 +30,7 @@ export async function evaluate(config: RawConfig): Promise<Evaluation> {
     let exports: Record<string, unknown> = {};
     let error: Error | undefined;
     try {
-        exports = require(entry);
+        exports = await (require(entry) as () => Promise<Record<string, unknown>>)();
     } catch (err) {
         error = err as Error;
     }

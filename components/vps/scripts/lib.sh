@@ -94,6 +94,11 @@ install_validated() {
     return 0
 }
 
+# --- make sshd read its config again, if it is running ---
+reload_sshd() {
+    if systemctl is-active --quiet ssh; then systemctl reload ssh; fi
+}
+
 # --- remove a file or link if present; returns 0 when something was removed ---
 remove_path() {
     [[ -e $1 || -L $1 ]] || return 1

@@ -12,11 +12,6 @@ readonly keys_file="$keys_dir/authorized_keys"
 readonly host_key="/etc/ssh/ssh_host_ed25519_key.pub"
 readonly sshd="/usr/sbin/sshd"
 
-# --- make sshd read its config again, if it is running ---
-reload_sshd() {
-    if systemctl is-active --quiet ssh; then systemctl reload ssh; fi
-}
-
 apply() {
     local changed=0
     need_root

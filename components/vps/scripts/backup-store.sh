@@ -1,0 +1,116 @@
+# Step: the backup store on the VPS: a system user that may keep and fetch files over SFTP in
+# its chroot and nothing else, its key, and the sshd rules that enforce it.
+#   apply --file <drop-in> CONTENT --file <authorized_keys> CONTENT
+#   remove [keep|delete]
+#         keep (the default) leaves the backups in /srv/overlay-backup/backups, owned by root;
+#         delete removes /srv/overlay-backup and the backups in it
+# Reads no environment variables. Functions from lib.sh are sent before this file.
+
+readonly backup_user="overlay-backup"
+readonly chroot_dir="/srv/overlay-backup"
+readonly store_dir="$chroot_dir/backups"
+readonly dropin="/etc/ssh/sshd_config.d/overlay-backup.conf"
+readonly keys_dir="/etc/ssh/overlay-backup"
+readonly keys_file="$keys_dir/authorized_keys"
+readonly sshd="/usr/sbin/sshd"
+
+# --- a directory with this owner and mode, created or corrected; says so only on a change ---
+# Usage: ensure_dir PATH USER:GROUP MODE
+ensure_dir() {
+    local path="$1" owner="$2" mode="$3"
+    [[ ! -L $path ]] || fatal "$path is a symbolic link; it must be a directory"
+    if [[ ! -d $path ]]; then
+        install -d -o "${owner%%:*}" -g "${owner#*:}" -m "$mode" "$path"
+        info "created $path ($owner, mode $mode)"
+    elif [[ $(stat -c '%U:%G %a' "$path") != "$owner ${mode#0}" ]]; then
+        chown "$owner" "$path"
+        chmod "$mode" "$path"
+        info "set $path to $owner, mode $mode"
+    fi
+}
+
+# --- sshd refuses a chroot unless every directory above it is root's and writable by root only ---
+check_chroot_parents() {
+    local dir="$chroot_dir" owner_mode
+    while [[ $dir != / ]]; do
+        dir=$(dirname "$dir")
+        owner_mode=$(stat -c '%u %a' "$dir")
+        if [[ ${owner_mode%% *} != 0 ]] || ((8#${owner_mode#* } & 8#022)); then
+            fatal "sshd would refuse the chroot $chroot_dir: $dir must belong to root and be writable by root only"
+        fi
+    done
+}
+
+apply() {
+    need_root
+    [[ -x $sshd ]] || fatal "OpenSSH server is not installed at $sshd"
+    need_cmd useradd
+    need_cmd find
+    stage_arguments "$@"
+
+    if ! id -u "$backup_user" >/dev/null 2>&1; then
+        info "creating the system user $backup_user (no password, no shell, no home)"
+        useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+            --comment "overlay backup store (SFTP only)" "$backup_user"
+    fi
+
+    [[ -d ${chroot_dir%/*} ]] || install -d -m 0755 -o root -g root "${chroot_dir%/*}"
+    check_chroot_parents
+    ensure_dir "$chroot_dir" root:root 0755
+    ensure_dir "$store_dir" "$backup_user:$backup_user" 0700
+    # A user created again may have another uid than the one that owns the kept backups.
+    if [[ -n $(find "$store_dir" -mindepth 1 \( ! -user "$backup_user" -o ! -group "$backup_user" \) -print -quit) ]]; then
+        chown -R "$backup_user:$backup_user" "$store_dir"
+        info "gave the files in $store_dir to $backup_user"
+    fi
+
+    ensure_dir "$keys_dir" root:root 0755
+    if install_file "$(staged "$keys_file")" "$keys_file" 0644; then info "installed the key for $backup_user"; fi
+    if install_validated "$(staged "$dropin")" "$dropin" 0644 "$sshd" -t; then
+        info "sshd settings for $backup_user changed; reloading sshd"
+        reload_sshd
+    fi
+}
+
+# --- end the user's SFTP sessions, so that userdel finds no process of it ---
+end_sessions() {
+    local i
+    pkill -KILL -u "$backup_user" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        pgrep -u "$backup_user" >/dev/null || return 0
+        sleep 0.1
+    done
+    fatal "processes of $backup_user are still running after 5 s"
+}
+
+remove() {
+    local backups="$1"
+    [[ $backups == keep || $backups == delete ]] || fatal "remove takes 'keep' or 'delete', not '$backups'"
+    need_root
+    if remove_path "$dropin"; then reload_sshd; fi
+    remove_path "$keys_file" || true
+    [[ ! -d $keys_dir ]] || rmdir "$keys_dir"
+    if id -u "$backup_user" >/dev/null 2>&1; then
+        end_sessions
+        userdel "$backup_user"
+    fi
+
+    [[ -d $chroot_dir ]] || return 0
+    if [[ $backups == delete ]]; then
+        rm -rf --one-file-system "$chroot_dir"
+        info "deleted $chroot_dir and the backups in it"
+    elif [[ -d $store_dir ]]; then
+        # The freed uid goes to the next system user created: root keeps the files meanwhile.
+        chown -R root:root "$store_dir"
+        info "kept the backups in $store_dir ($(find "$store_dir" -type f | wc -l) files); remove with 'delete' or rm -rf $chroot_dir to delete them"
+    fi
+}
+
+main() {
+    case "${1:-}" in
+        apply) shift; apply "$@" ;;
+        # Pulumi's delete sends the apply arguments too: they follow the optional keep|delete.
+        remove) if [[ ${2:-keep} == --file ]]; then remove keep; else remove "${2:-keep}"; fi ;;
+        *) fatal "usage: apply --file PATH CONTENT... | remove [keep|delete]" ;;
+    esac
+}
