@@ -3,6 +3,7 @@
 // from this table (npm run docs:config), and a test keeps them in step.
 import { z } from "zod";
 import {
+    ageIdentity,
     aclTag,
     certificateChain,
     cidr,
@@ -255,6 +256,13 @@ export const keys = {
         schema: z.union([z.literal(""), z.literal("latest"), text("a backup name").regex(backupNamePattern)], {
             error: "must be empty, latest, or a backup name such as headscale-20261129T033000Z.tar.age",
         }),
+    },
+    backupIdentity: {
+        type: "string",
+        description: "The age identity the backups are encrypted to (AGE-SECRET-KEY-1..., as age-keygen writes it). Empty: Pulumi generates one, the backupIdentity output. Set it to a saved identity to read backups from before a destroy. Secret.",
+        default: "",
+        secret: true,
+        schema: z.union([z.literal(""), ageIdentity()], { error: "must be empty or an age identity: one line AGE-SECRET-KEY-1..., as age-keygen writes it" }),
     },
     keepDataOnDestroy: {
         type: "boolean",

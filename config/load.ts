@@ -3,10 +3,13 @@ import * as pulumiConfig from "@pulumi/pulumi/runtime/config";
 import { ConfigValues } from "./keys";
 import { formatProblems, RawConfig, validateConfig } from "./validate";
 
-type SecretKeyName = "vpsSshPrivateKey" | "tlsPrivateKey";
+type SecretKeyName = "vpsSshPrivateKey" | "tlsPrivateKey" | "backupIdentity";
 
 /** The validated stack configuration. Secret values exist only as secret Outputs. */
-export type StackConfig = Omit<ConfigValues, SecretKeyName> & { readonly [K in SecretKeyName]: pulumi.Output<string> };
+export type StackConfig = Omit<ConfigValues, SecretKeyName> & { readonly [K in Exclude<SecretKeyName, "backupIdentity">]: pulumi.Output<string> } & {
+    /** Unset when empty: the program generates one. */
+    readonly backupIdentity: pulumi.Output<string> | undefined;
+};
 
 /**
  * Reads and validates the stack's configuration from the Pulumi runtime.
@@ -15,8 +18,13 @@ export type StackConfig = Omit<ConfigValues, SecretKeyName> & { readonly [K in S
 export function loadStackConfig(): StackConfig {
     const result = validateConfig(readRawConfig());
     if (!result.ok) throw new pulumi.RunError(formatProblems(result.problems));
-    const { vpsSshPrivateKey, tlsPrivateKey, ...plain } = result.values;
-    return { ...plain, vpsSshPrivateKey: pulumi.secret(vpsSshPrivateKey), tlsPrivateKey: pulumi.secret(tlsPrivateKey) };
+    const { vpsSshPrivateKey, tlsPrivateKey, backupIdentity, ...plain } = result.values;
+    return {
+        ...plain,
+        vpsSshPrivateKey: pulumi.secret(vpsSshPrivateKey),
+        tlsPrivateKey: pulumi.secret(tlsPrivateKey),
+        backupIdentity: backupIdentity ? pulumi.secret(backupIdentity) : undefined,
+    };
 }
 
 function readRawConfig(): RawConfig {

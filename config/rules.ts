@@ -2,6 +2,7 @@
 // because the validator prefixes it with the key and (for non-secrets) the value.
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import { isAgeIdentity } from "../components/backup/ageKey";
 import { addressRange, Cidr, isCanonical, isIpAddress, parseCidr } from "./net";
 
 export const integer = (min: number, max: number) => {
@@ -131,3 +132,7 @@ export const cronSchedule = () => {
         { error: 'must be a cron schedule of five fields such as "30 3 * * *" (minute hour day month weekday, UTC) or a macro such as @daily' },
     );
 };
+
+/** An age X25519 identity, as age-keygen writes it. */
+export const ageIdentity = () =>
+    text("an age identity").refine(isAgeIdentity, { error: "must be an age identity: one line AGE-SECRET-KEY-1..., as age-keygen writes it" });

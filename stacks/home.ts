@@ -56,6 +56,15 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         enableConfigMapMutable: true,
     });
     const inCluster = { providers: { kubernetes: cluster } };
+    // The namespace alone goes through this one. By default `pulumi destroy` leaves it (and with it
+    // headscale's data volume and the router's state), so the next `pulumi up` finds it there and
+    // must adopt it rather than fail with "already exists". Every other object that already
+    // exists stays an error, which is what protects against a rename deleting something.
+    const namespaceProvider = new k8s.Provider("home-cluster-namespace", {
+        kubeconfig: config.kubeconfig || undefined,
+        context: config.kubeContext || undefined,
+        upsertExistingObjects: true,
+    });
     // Nothing goes into the cluster until kubectl, with the same kubeconfig and context, has
     // reached it: an unreachable cluster is reported with the kubeconfig and context named.
     const clusterCheck = new ClusterCheck("home-cluster-check", { kubeconfig: config.kubeconfig, context: config.kubeContext, namespace: config.namespace });
@@ -110,6 +119,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
                 keep: config.backupKeep,
             },
             storePrivateKey: backupKey.privateKeyOpenssh,
+            identity: config.backupIdentity,
             storeHostKey: config.vpsHostKey,
             restore: config.restoreBackup,
             kubeconfig: config.kubeconfig,
@@ -118,6 +128,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
             after: [vps],
         },
         keepDataOnDestroy: config.keepDataOnDestroy,
+        namespaceProvider,
     }, { ...inCluster, dependsOn: [clusterCheck] });
 
     // The headscale CLI in the running pod, through the same kubeconfig and context.

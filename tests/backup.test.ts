@@ -8,10 +8,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { ageKeyFromBytes } from "../components/backup/ageKey";
+import { ageKeyFromBytes, ageKeyFromIdentity } from "../components/backup/ageKey";
 import { imageVersion, upgradeProblem } from "../config/upgrade";
 import { setPreviousStackOutputs } from "../plan/mocks";
-import { evaluate } from "./helpers/evaluate";
+import { evaluate, valueOf } from "./helpers/evaluate";
 import { exampleConfig } from "./helpers/stack";
 import { requireTool } from "./helpers/tools";
 
@@ -35,6 +35,36 @@ describe("the backups' age key", () => {
         const other = path.join(dir, "other");
         fs.writeFileSync(other, `${ageKeyFromBytes(randomBytes(32)).identity}\n`, { mode: 0o600 });
         assert.notEqual(spawnSync("age", ["-d", "-i", other], { input: sealed.stdout }).status, 0, "another identity decrypted it");
+    });
+});
+
+describe("a backup identity of the user's own (backupIdentity)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-age-"));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("is read as age-keygen wrote it, with the recipient age derives", () => {
+        const file = path.join(dir, "key.txt");
+        const made = spawnSync(requireTool("age-keygen"), ["-o", file], { encoding: "utf8" });
+        assert.equal(made.status, 0, made.stderr);
+        const identity = fs.readFileSync(file, "utf8").split("\n").find((l) => l.startsWith("AGE-SECRET-KEY-1"))!;
+        const recipient = spawnSync("age-keygen", ["-y", file], { encoding: "utf8" }).stdout.trim();
+        assert.deepEqual(ageKeyFromIdentity(identity), { identity, recipient });
+    });
+
+    it("takes the place of the generated key: the stack encrypts to it and outputs it as the identity", async () => {
+        const identity = ageKeyFromBytes(randomBytes(32));
+        const run = await evaluate(exampleConfig({ set: { backupIdentity: identity.identity }, secret: ["backupIdentity"] }));
+        assert.equal(run.error, undefined, run.error?.message);
+        assert.equal(await valueOf(run.exports.backupRecipient), identity.recipient);
+        assert.equal(await valueOf(run.exports.backupIdentity), identity.identity);
+        assert.ok(!run.resources.some((r) => r.type === "random:index/randomBytes:RandomBytes"), "no key is generated");
+        assert.equal(run.inputs("headscale-backups-credentials").stringData, "[secret]");
+
+        const generated = await evaluate(exampleConfig());
+        assert.equal(generated.error, undefined);
+        assert.ok(generated.resources.some((r) => r.type === "random:index/randomBytes:RandomBytes"));
+        assert.match(await valueOf<string>(generated.exports.backupRecipient), /^age1/);
+        assert.notEqual(await valueOf(generated.exports.backupRecipient), identity.recipient);
     });
 });
 

@@ -199,7 +199,6 @@ describe("the backup store under the real sshd", () => {
             `ln ${backupStoreDir}/kept ${backupStoreDir}/hardlink`,
             `chmod 644 ${backupStoreDir}/kept`,
             `rename -l ${backupStoreDir}/kept ${backupStoreDir}/renamed`,
-            `df ${backupStoreDir}`,
             `put ${kept} /outside`,
         ]) {
             const r = sftp(ns, [command]);
@@ -209,6 +208,14 @@ describe("the backup store under the real sshd", () => {
         assert.deepEqual(fs.readdirSync(store), ["kept"]);
         assert.equal(fs.statSync(path.join(store, "kept")).mode & 0o777, 0o600);
         assert.equal(sftp(ns, [`rm ${backupStoreDir}/kept`]).status, 0);
+    });
+
+    it("answers df, so that a failed upload can say how much room was left", () => {
+        const r = sftp(ns, [`df ${backupStoreDir}`]);
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+        const [header, figures] = answers(r.stdout);
+        assert.match(header, /^\s*Size\s+Used\s+Avail\s+\(root\)\s+%Capacity$/);
+        assert.match(figures, /^\s*\d+\s+\d+\s+\d+\s+\d+\s+\d+%$/);
     });
 
     it("reads nothing outside the chroot", () => {

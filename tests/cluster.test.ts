@@ -24,25 +24,31 @@ describe("the home cluster", () => {
     it("consists of exactly these resources", () => {
         const cluster = run.resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => `${r.type.split(":").pop()} ${r.name}`).sort();
         assert.deepEqual(cluster, [
+            "ConfigMap headscale-backups-scripts",
             "ConfigMap headscale-config",
+            "CronJob headscale-backups-cronjob",
             "Deployment router-deployment",
             "Namespace headscale-namespace",
             "NetworkPolicy headscale-networkpolicy",
             "Role router-role",
             "RoleBinding router-rolebinding",
+            "Secret headscale-backups-credentials",
             "Secret router-credentials",
             "Service headscale-service",
             "ServiceAccount router-serviceaccount",
             "StatefulSet headscale-statefulset",
         ]);
         const component = (name: string) => run.resources.find((r) => r.name === name)?.urn;
-        for (const r of run.resources.filter((x) => x.name.startsWith("headscale-"))) assert.equal(r.parent, component("headscale"), r.name);
+        const backups = (name: string) => name.startsWith("headscale-backups-");
+        for (const r of run.resources.filter((x) => x.name.startsWith("headscale-") && !backups(x.name))) assert.equal(r.parent, component("headscale"), r.name);
+        for (const r of run.resources.filter((x) => backups(x.name))) assert.equal(r.parent, component("headscale-backups"), r.name);
+        assert.equal(run.resources.find((r) => r.name === "headscale-backups")?.parent, component("headscale"));
         for (const r of run.resources.filter((x) => x.type.startsWith("kubernetes:") && x.name.startsWith("router-"))) assert.equal(r.parent, component("router"), r.name);
     });
 
     it("renders every manifest the plan writes valid against the Kubernetes schema", async () => {
         const manifests = run.resources.flatMap(resourceArtifacts).filter((a) => a.kind === "kubernetes-manifest");
-        assert.equal(manifests.length, 10);
+        assert.equal(manifests.length, 13);
         for (const a of manifests) await assert.doesNotReject(validateManifest(YAML.parse(a.content)), a.path);
     });
 

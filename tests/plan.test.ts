@@ -60,7 +60,7 @@ describe("npm run plan", () => {
             "headscale-backups", "headscale-backups-age-key", "headscale-backups-before-upgrade", "headscale-backups-credentials",
             "headscale-backups-cronjob", "headscale-backups-scripts",
             "headscale", "headscale-config", "headscale-namespace", "headscale-networkpolicy", "headscale-service", "headscale-statefulset",
-            "home-cluster", "home-cluster-check", "home-cluster-check-kubectl", "router", "router-credentials", "router-deployment",
+            "home-cluster", "home-cluster-check", "home-cluster-check-kubectl", "home-cluster-namespace", "router", "router-credentials", "router-deployment",
             "router-key", "router-key-expiry", "router-key-mint", "router-role", "router-rolebinding",
             "router-routes", "router-routes-approve", "router-routes-find-node", "router-serviceaccount",
             "tunnel", "tunnel-key",

@@ -31,9 +31,18 @@ describe("the program under the mock runtime", () => {
         assert.equal(String(cluster.enableSecretMutable), "true");
         assert.equal(String(cluster.enableConfigMapMutable), "true");
         const clusterUrn = run.resources.find((r) => r.name === "home-cluster")?.urn;
-        for (const r of run.resources.filter((x) => x.type.startsWith("kubernetes:"))) {
+        for (const r of run.resources.filter((x) => x.type.startsWith("kubernetes:") && x.name !== "headscale-namespace")) {
             assert.ok(r.provider.startsWith(`${clusterUrn}::`), `${r.name} does not use the configured cluster`);
         }
+        // The namespace, which a destroy leaves by default, has a provider of its own that adopts it
+        // on the next up; it reaches the same cluster. Nothing else may take over an existing object.
+        const namespaceProvider = run.inputs("home-cluster-namespace");
+        assert.equal(namespaceProvider.kubeconfig, "/etc/overlay/kubeconfig");
+        assert.equal(namespaceProvider.context, "home-admin");
+        assert.equal(String(namespaceProvider.upsertExistingObjects), "true");
+        assert.equal(cluster.upsertExistingObjects, undefined);
+        const namespaceProviderUrn = run.resources.find((r) => r.name === "home-cluster-namespace")?.urn;
+        assert.ok(run.resources.find((r) => r.name === "headscale-namespace")?.provider.startsWith(`${namespaceProviderUrn}::`));
 
         const key = run.resources.find((r) => r.name === "tunnel-key");
         assert.equal(key?.type, "tls:index/privateKey:PrivateKey");

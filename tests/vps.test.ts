@@ -78,7 +78,7 @@ describe("the VPS edge in the home stack", () => {
         const run = await evaluate(exampleConfig());
         assert.equal(run.error, undefined);
         const steps = run.resources.filter((r) => r.type === "command:remote:Command").map((r) => r.name).sort();
-        assert.deepEqual(steps, ["vps-coturn", "vps-firewall", "vps-nginx", "vps-tunnel-endpoint"]);
+        assert.deepEqual(steps, ["vps-backup-store", "vps-coturn", "vps-firewall", "vps-nginx", "vps-tunnel-endpoint"]);
         for (const name of steps) {
             const r = run.resources.find((x) => x.name === name)!;
             const inputs = run.inputs(name);

@@ -24,3 +24,19 @@ export function ageKeyFromBytes(secret: Uint8Array): AgeKey {
         recipient: bech32.encode("age", bech32.toWords(publicKey), false),
     };
 }
+
+/** The key pair of an identity in age's text form ("AGE-SECRET-KEY-1..."), as age-keygen wrote it. */
+export function ageKeyFromIdentity(identity: string): AgeKey {
+    const { prefix, words } = bech32.decode(identity.trim().toLowerCase() as `${string}1${string}`);
+    if (prefix !== "age-secret-key-") throw new Error("not an age identity: it must start with AGE-SECRET-KEY-1");
+    return ageKeyFromBytes(bech32.fromWords(words));
+}
+
+/** Whether text is an age X25519 identity. */
+export function isAgeIdentity(text: string): boolean {
+    try {
+        return /^AGE-SECRET-KEY-1[0-9A-Z]+$/.test(text.trim()) && ageKeyFromIdentity(text).identity === text.trim();
+    } catch {
+        return false;
+    }
+}

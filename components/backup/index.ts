@@ -7,7 +7,7 @@ import * as random from "@pulumi/random";
 import { labelsFor } from "../labels";
 import { knownHostsLine } from "../router/tunnel";
 import { commandLine } from "../shell";
-import { ageKeyFromBytes } from "./ageKey";
+import { ageKeyFromBytes, ageKeyFromIdentity } from "./ageKey";
 import { BackupJobArgs, backupJobSpec, backupNames, oneOffJob } from "./jobs";
 
 export interface HeadscaleBackupsArgs {
@@ -20,6 +20,8 @@ export interface HeadscaleBackupsArgs {
     readonly storeHostKey: string;
     /** The running image: a change takes a backup before the StatefulSet changes. */
     readonly headscaleImage: string;
+    /** The age identity to encrypt to (secret); unset: one generated here. */
+    readonly identity?: pulumi.Output<string>;
     /** How the one-off jobs reach the cluster: "" for kubectl's defaults. */
     readonly kubeconfig: string;
     readonly context: string;
@@ -55,8 +57,9 @@ export class HeadscaleBackups extends pulumi.ComponentResource {
         const labels = labelsFor(backupNames.cronJob, "backup");
         const ns = args.namespace;
 
-        const secretBytes = new random.RandomBytes(`${name}-age-key`, { length: 32 }, parent);
-        const ageKey = secretBytes.base64.apply((b64) => ageKeyFromBytes(Buffer.from(b64, "base64")));
+        const ageKey = args.identity
+            ? args.identity.apply(ageKeyFromIdentity)
+            : new random.RandomBytes(`${name}-age-key`, { length: 32 }, parent).base64.apply((b64) => ageKeyFromBytes(Buffer.from(b64, "base64")));
         // The recipient is public; only the identity stays secret.
         this.recipient = pulumi.unsecret(ageKey.apply((k) => k.recipient));
         this.identity = pulumi.secret(ageKey.apply((k) => k.identity));

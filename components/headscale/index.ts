@@ -32,6 +32,8 @@ export interface HeadscaleServerArgs {
     };
     /** `pulumi destroy` leaves the namespace, and with it the data volume and the router's state. */
     readonly keepDataOnDestroy: boolean;
+    /** The provider for the namespace: one that adopts a namespace an earlier destroy left behind. */
+    readonly namespaceProvider: k8s.Provider;
 }
 
 /** The claim the StatefulSet makes for its one pod's data volume. */
@@ -63,10 +65,11 @@ export class HeadscaleServer extends pulumi.ComponentResource {
         const selector = selectorFor(headscaleName);
 
         // Everything else here lives in the namespace: what the server waits for, all of it waits for.
-        // Deleting the namespace would delete the data volume's claim; by default, destroy leaves it.
+        // Deleting the namespace would delete the data volume's claim; by default, destroy leaves it,
+        // and the next up adopts it through its own provider.
         const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
             metadata: { name: args.namespace, labels: { ...labelsFor(args.namespace, "namespace"), ...args.namespaceLabels } },
-        }, { ...parent, dependsOn: opts?.dependsOn, retainOnDelete: args.keepDataOnDestroy });
+        }, { ...parent, provider: args.namespaceProvider, dependsOn: opts?.dependsOn, retainOnDelete: args.keepDataOnDestroy });
         const ns = namespace.metadata.name;
 
         const configYaml = renderHeadscaleConfig(args.config);

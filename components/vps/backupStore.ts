@@ -11,12 +11,13 @@ export const backupAuthorizedKeysPath = "/etc/ssh/overlay-backup/authorized_keys
 
 /**
  * The SFTP requests the store answers (sftp-server(8) `-p`; `sftp-server -Q requests` lists
- * them all): what OpenSSH's `sftp` needs to put, rename, list, get and remove. The server
+ * them all): what OpenSSH's `sftp` needs to put, rename, list, get and remove, and `statvfs`
+ * (`df`), which tells a failed upload's job how much room the store has left. The server
  * refuses every other request and advertises only the extensions allowed here, so the client
  * renames with `posix-rename` (atomic, replaces the target) and asks for no `limits`.
  */
 export const backupSftpRequests = [
-    "realpath", "stat", "lstat", "opendir", "readdir", "open", "read", "write", "close", "posix-rename", "remove",
+    "realpath", "stat", "lstat", "opendir", "readdir", "open", "read", "write", "close", "posix-rename", "remove", "statvfs",
 ] as const;
 
 /**

@@ -131,6 +131,26 @@ async function jobMessage(job: string): Promise<string> {
         "--output=jsonpath={range .items[*]}{.status.containerStatuses[*].state.terminated.message}{end}")).stdout;
 }
 
+/** Waits for a Job to succeed or fail for good; while it runs, counts how often the device reaches the LAN. */
+async function finishedJob(job: string, timeoutMs: number): Promise<{ succeeded: boolean; pods: number; reachedDuring: number }> {
+    let status: any = {};
+    let reachedDuring = 0;
+    const finished = await waitUntil(async () => {
+        if ((await deviceReaches(lanUrl, 3)) === "lan-service") reachedDuring++;
+        status = JSON.parse((await kubectl(`--namespace=${namespace}`, "get", "job", job, "--output=json")).stdout).status;
+        return (status.conditions ?? []).some((c: any) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
+    }, timeoutMs, 1_000);
+    assert.ok(finished, `job ${job} did not finish in ${timeoutMs / 1000} s: ${JSON.stringify(status)} ${await jobMessage(job)}`);
+    return { succeeded: status.succeeded === 1, pods: (status.succeeded ?? 0) + (status.failed ?? 0), reachedDuring };
+}
+
+/** The newest backup on the VM. */
+async function newestBackup(): Promise<string> {
+    const r = await vm.ssh(`ls -1 ${backupChroot}/backups | grep -E '^headscale-[0-9]{8}T[0-9]{6}Z\\.tar\\.age$' | sort | tail -n 1`);
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim();
+}
+
 async function routerAuthKey(): Promise<string> {
     const data = JSON.parse((await kubectl(`--namespace=${namespace}`, "get", "secret", "subnet-router-credentials", "--output=json")).stdout).data;
     return Buffer.from(data.TS_AUTHKEY, "base64").toString("utf8");
@@ -412,7 +432,7 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
     it("pulumi up --target of the VPS half alone, with the cluster still unreachable, builds that half", async () => {
         await setConfig("vpsHostKey", image.hostKey);
         const urns = vpsHalf();
-        assert.equal(urns.length, 8, urns.join("\n"));
+        assert.equal(urns.length, 11, urns.join("\n"));
         const started = Date.now();
         const r = await project.run(["up", "--stack", stack, "--yes", ...urns.flatMap((u) => ["--target", u])], { timeoutMs: 900_000 });
         assert.equal(r.status, 0, `${r.stdout.slice(-6000)}\n${r.stderr.slice(-3000)}`);
@@ -644,7 +664,9 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         const oldKeyId = String(outputs.routerKeyId);
         const keyBefore = await routerAuthKey();
         const started = Date.now();
-        const r = await mustPulumi(project, ["up", "--stack", stack, "--yes"], { env: { OVERLAY_TODAY: outputs.routerKeyNextRotation }, timeoutMs: 300_000 });
+        // The next window's date, for this run and every later one: time does not go back.
+        project.setEnv("OVERLAY_TODAY", outputs.routerKeyNextRotation);
+        const r = await mustPulumi(project, ["up", "--stack", stack, "--yes"], { timeoutMs: 300_000 });
         const changed = changedResources(r.stdout);
         report(`rotation pulumi up (OVERLAY_TODAY=${outputs.routerKeyNextRotation}): ${elapsed(Date.now() - started)}; changed:\n    ${changed.join("\n    ")}`);
         const names = [...new Set(changed.map((l) => l.split(" ")[2]))];
@@ -670,14 +692,8 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         needUp();
         const started = Date.now();
         await kubectl(`--namespace=${namespace}`, "create", "job", "--from=cronjob/headscale-backup", "e2e-backup");
-        let reachedDuring = 0;
-        const done = await waitUntil(async () => {
-            if ((await deviceReaches(lanUrl, 3)) === "lan-service") reachedDuring++;
-            const job = JSON.parse((await kubectl(`--namespace=${namespace}`, "get", "job", "e2e-backup", "--output=json")).stdout);
-            assert.ok(!job.status.failed, `the backup job failed: ${await jobMessage("e2e-backup")}`);
-            return job.status.succeeded === 1;
-        }, 300_000, 1_000);
-        assert.ok(done, `the backup job did not finish: ${await jobMessage("e2e-backup")}`);
+        const { succeeded, pods, reachedDuring } = await finishedJob("e2e-backup", 300_000);
+        assert.ok(succeeded && pods === 1, `the backup job failed: ${await jobMessage("e2e-backup")}`);
         report(`backup job (kubectl create job --from=cronjob/headscale-backup): done after ${elapsed(Date.now() - started)}; the device reached the LAN ${reachedDuring} times meanwhile`);
         assert.ok(reachedDuring > 0, "the device reached the LAN while the backup ran");
         assert.equal(await deviceReaches(lanUrl, 5), "lan-service");
@@ -698,6 +714,91 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         assert.match(noiseKey, /^privkey:[0-9a-f]{64}$/);
         const grep = await vm.ssh(`grep -rlsF -e ${shellQuote(noiseKey.slice(8))} -e 'SQLite format 3' /srv /home /root /tmp /var/tmp /etc /opt 2>/dev/null; true`, { timeoutMs: 120_000 });
         assert.equal(grep.stdout.trim(), "", `plaintext on the VM: ${grep.stdout}`);
+    });
+
+    it("bad input: the backup destination unreachable: the job fails visibly, naming the host, is tried again, and headscale is not affected", async () => {
+        needUp();
+        assert.ok(backupName, "the backup test ran");
+        const before = await pod("headscale-0");
+        const cron = JSON.parse((await kubectl(`--namespace=${namespace}`, "get", "cronjob", "headscale-backup", "--output=json")).stdout);
+        const lastGood = async () => (await kubectl(`--namespace=${namespace}`, "get", "cronjob", "headscale-backup", "--output=jsonpath={.status.lastSuccessfulTime}")).stdout;
+        assert.ok(await waitUntil(async () => (await lastGood()) !== "", 30_000, 1_000), "the CronJob records the earlier good backup");
+        const lastGoodBefore = await lastGood();
+        // The CronJob's own job, as its schedule would start it, with the store's address
+        // replaced by one where nothing listens (refused at once, rather than a long timeout).
+        const spec = structuredClone(cron.spec.jobTemplate.spec);
+        for (const e of spec.template.spec.containers[0].env) if (e.name === "STORE_HOST") e.value = "127.0.0.1";
+        for (const e of spec.template.spec.containers[0].env) if (e.name === "STORE_PORT") e.value = "9";
+        const job = {
+            apiVersion: "batch/v1", kind: "Job",
+            metadata: {
+                name: "e2e-backup-unreachable", namespace, labels: cron.spec.jobTemplate.metadata?.labels,
+                ownerReferences: [{ apiVersion: "batch/v1", kind: "CronJob", name: cron.metadata.name, uid: cron.metadata.uid, controller: true }],
+            },
+            spec,
+        };
+        const started = Date.now();
+        await mustExec(world.home, "kubectl", ["--kubeconfig", cluster.kubeconfig, "--context", cluster.context, "create", "-f", "-"], { env: kubectlEnv, input: JSON.stringify(job) });
+        const { succeeded, pods, reachedDuring } = await finishedJob(job.metadata.name, 300_000);
+        const message = await jobMessage(job.metadata.name);
+        report(`backup to an unreachable store: failed for good after ${elapsed(Date.now() - started)} and ${pods} tries; the device reached the LAN ${reachedDuring} times meanwhile`);
+        assert.ok(!succeeded);
+        assert.equal(pods, cron.spec.jobTemplate.spec.backoffLimit + 1, "the job was tried again, as its backoffLimit says");
+        assert.match(message, /overlay-backup: error: could not store headscale-\d{8}T\d{6}Z\.tar\.age on 127\.0\.0\.1: .*Connection refused/, message);
+        const condition = JSON.parse((await kubectl(`--namespace=${namespace}`, "get", "job", job.metadata.name, "--output=json")).stdout).status.conditions.find((c: any) => c.type === "Failed");
+        assert.equal(condition?.reason, "BackoffLimitExceeded");
+        // The schedule goes on: the CronJob is not suspended, and the failure is not a good backup.
+        const after = JSON.parse((await kubectl(`--namespace=${namespace}`, "get", "cronjob", "headscale-backup", "--output=json")).stdout);
+        assert.equal(after.spec.suspend ?? false, false);
+        assert.equal(after.spec.schedule, cron.spec.schedule);
+        assert.equal(await lastGood(), lastGoodBefore, "the CronJob still names the earlier good backup's time");
+        const now = await pod("headscale-0");
+        assert.equal(now.metadata.uid, before.metadata.uid, "the same headscale pod");
+        assert.deepEqual(now.status.containerStatuses.map((c: any) => c.restartCount), before.status.containerStatuses.map((c: any) => c.restartCount));
+        assert.equal(await deviceReaches(lanUrl, 5), "lan-service");
+    });
+
+    it("bad input: a full disk on the VPS: the job fails with the error, the older backups stay intact, and the next run stores again", async () => {
+        needUp();
+        const store = `${backupChroot}/backups`;
+        const sums = async () => {
+            const r = await vm.ssh(`cd ${store} && ls -1 | grep -v '^filler$' | xargs -r sha256sum --`);
+            assert.equal(r.status, 0, r.stderr);
+            return r.stdout;
+        };
+        const before = await sums();
+        assert.match(before, /headscale-\d{8}T\d{6}Z\.tar\.age/);
+        // The store moved onto a small filesystem of its own, with the same backups, then filled up.
+        const fill = await vm.ssh([
+            "set -e",
+            "rm -rf /run/e2e-store && mkdir /run/e2e-store",
+            `cp -a ${store}/. /run/e2e-store/`,
+            `mount -t tmpfs -o size=2m,mode=0700,uid=$(id -u ${backupStoreUser}),gid=$(id -g ${backupStoreUser}) e2e-full ${store}`,
+            `cp -a /run/e2e-store/. ${store}/`,
+            `dd if=/dev/zero of=${store}/filler bs=4k status=none 2>/dev/null || true`,
+            `df -k ${store} | tail -n 1`,
+        ].join("\n"));
+        assert.equal(fill.status, 0, fill.stderr);
+        try {
+            assert.equal(await sums(), before, "the copy holds the same backups");
+            const started = Date.now();
+            await kubectl(`--namespace=${namespace}`, "create", "job", "--from=cronjob/headscale-backup", "e2e-backup-full");
+            const { succeeded, pods } = await finishedJob("e2e-backup-full", 300_000);
+            const message = await jobMessage("e2e-backup-full");
+            report(`backup to a full store: failed for good after ${elapsed(Date.now() - started)} and ${pods} tries: ${/could not store.*/.exec(message)?.[0]}`);
+            assert.ok(!succeeded);
+            assert.match(message, /overlay-backup: error: could not store headscale-\d{8}T\d{6}Z\.tar\.age on \S+: .*the store has [0-4] KiB free/, message);
+            assert.equal(await sums(), before, "the older backups are intact, and no part of the new one is left");
+        } finally {
+            await vm.ssh(`umount ${store}; rm -rf /run/e2e-store`);
+        }
+        assert.equal(await sums(), before);
+        await kubectl(`--namespace=${namespace}`, "create", "job", "--from=cronjob/headscale-backup", "e2e-backup-after");
+        const next = await finishedJob("e2e-backup-after", 300_000);
+        assert.ok(next.succeeded, `the next backup failed: ${await jobMessage("e2e-backup-after")}`);
+        backupName = await newestBackup();
+        assert.ok(!before.includes(backupName), `the next run stored a new backup: ${backupName}`);
+        assert.equal(await deviceReaches(lanUrl, 5), "lan-service");
     });
 
     it("bad input: a backup that does not decrypt with the stack's identity, or is corrupted, is refused, and the running headscale is untouched", async () => {
@@ -749,17 +850,21 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         for (const file of fs.readdirSync(data)) fs.rmSync(path.join(data, file), { recursive: true, force: true });
         await kubectl(`--namespace=${namespace}`, "delete", "pod", "headscale-0", "--wait=true", "--timeout=60s");
         await setConfig("restoreBackup", "latest");
-        const r = await mustPulumi(project, ["up", "--stack", stack, "--yes"], { timeoutMs: 600_000 });
+        const r = await project.run(["up", "--stack", stack, "--yes"], { timeoutMs: 600_000 });
+        // Whatever happens below, later tests start without a restore pending.
+        await mustPulumi(project, ["config", "rm", "--stack", stack, "restoreBackup"]);
+        assert.equal(r.status, 0, `${r.stdout.slice(-6000)}\n${r.stderr.slice(-3000)}`);
         const restored = Date.now() - wiped;
         const ms = await untilDeviceReachesLan(300_000);
         report(`drill: wipe → pulumi up (restoreBackup latest) done after ${elapsed(restored)}; the device reached the LAN ${elapsed(Date.now() - wiped)} after the wipe`);
         assert.ok(ms >= 0);
-        assert.match(r.stdout + r.stderr, new RegExp(`verified ${backupName!.replace(/\./g, "\\.")}`), "the latest backup was restored");
+        assert.match(r.stdout + r.stderr, /job\.batch\/headscale-restore-\S+ succeeded/);
+        const aside = fs.readdirSync(data).filter((f) => f.startsWith("pre-restore-"));
+        assert.equal(aside.length, 1, "the wiped state was kept aside");
+        assert.equal(fs.readFileSync(path.join(data, aside[0], "replaced-by"), "utf8").trim(), backupName, "the latest backup was restored");
         assert.equal(await noiseKey(), keyBefore, "the same noise public key");
         assert.deepEqual(await nodes(), nodesBefore, "the same nodes with the same IDs");
         assert.equal(JSON.parse((await headscaleCli("preauthkeys", "list", "--output", "json")).stdout).length, keysBefore, "no key was minted");
-        assert.ok(fs.readdirSync(data).some((f) => f.startsWith("pre-restore-")), "the wiped state was kept aside");
-        await mustPulumi(project, ["config", "rm", "--stack", stack, "restoreBackup"]);
         await mustPulumi(project, ["up", "--stack", stack, "--yes"], { timeoutMs: 300_000 });
     });
 
@@ -810,24 +915,29 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         const phoneId = async () => (JSON.parse((await headscaleCli("nodes", "list", "--output", "json")).stdout) as any[]).find((n) => n.name === "phone")?.id;
         const idBefore = await phoneId();
         assert.ok(idBefore, "the device is a node");
+        // As the README says: the identity kept outside the stack, to read these backups later.
+        const identity = String(outputs.backupIdentity);
+        const recipient = String(outputs.backupRecipient);
         await exec(world.device, "pkill", ["-x", "tailscaled"]);
         let started = Date.now();
         const r = await mustPulumi(project, ["destroy", "--stack", stack, "--yes"], { timeoutMs: 600_000 });
         report(`pulumi destroy (keepDataOnDestroy: true): ${elapsed(Date.now() - started)}`);
         assert.match(r.stdout, /Resources:\n\s+- \d+ deleted/, r.stdout.slice(-3000));
         // (tailscale's state Secret stays too; here tailscale keeps its state in a directory.)
-        const kept = await kubectl(`--namespace=${namespace}`, "get", "namespace/overlay,pvc/data-headscale-0", "--output=name");
-        assert.deepEqual(kept.stdout.trim().split("\n"), ["namespace/overlay", "persistentvolumeclaim/data-headscale-0"]);
+        assert.equal((await kubectl("get", "namespace", namespace, "--output=name")).stdout.trim(), `namespace/${namespace}`);
+        assert.equal((await kubectl(`--namespace=${namespace}`, "get", "pvc", "data-headscale-0", "--output=jsonpath={.status.phase}")).stdout, "Bound");
         const gone = await kubectl(`--namespace=${namespace}`, "get", "statefulsets,deployments,cronjobs,configmaps,services", "--selector=app.kubernetes.io/part-of=overlay", "--output=name");
         assert.equal(gone.stdout.trim(), "", gone.stdout);
         const backups = await vm.ssh(`ls ${backupChroot}/backups; ! id ${backupStoreUser} >/dev/null 2>&1 || echo "still there: the user"`);
         assert.match(backups.stdout, /headscale-\d{8}T\d{6}Z\.tar\.age/, "the backups stay on the VPS");
         assert.doesNotMatch(backups.stdout, /still there/);
 
+        await mustPulumi(project, ["config", "set", "--stack", stack, "--secret", "backupIdentity"], { input: identity });
         started = Date.now();
         await mustPulumi(project, ["up", "--stack", stack, "--yes"], { timeoutMs: 900_000 });
         report(`pulumi up after the destroy: ${elapsed(Date.now() - started)}`);
         outputs = await readOutputs();
+        assert.equal(outputs.backupRecipient, recipient, "the backups are encrypted to the saved identity again");
         const daemon = world.device.start(requireTool("tailscaled"), [`--statedir=${path.dirname(device.socket)}`, `--socket=${device.socket}`],
             { SSL_CERT_FILE: path.join(ca, "ca.pem"), TS_NO_LOGS_NO_SUPPORT: "true" });
         device = { socket: device.socket, log: captureOutput(daemon) };

@@ -23,6 +23,8 @@ export interface PulumiProject {
     run(args: readonly string[], options?: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number }): Promise<Result>;
     /** The stack file's path. */
     stackFile(stack: string): string;
+    /** Sets a variable for every later run (a date that has moved on stays moved on). */
+    setEnv(name: string, value: string): void;
 }
 
 export interface PulumiProjectOptions {
@@ -75,6 +77,9 @@ export function pulumiProject(options: PulumiProjectOptions): PulumiProject {
     return {
         dir,
         stackFile: (stack) => path.join(dir, `Pulumi.${stack}.yaml`),
+        setEnv: (name, value) => {
+            env[name] = value;
+        },
         run: (args, runOptions = {}) => exec(options.ns, "pulumi", [...args, "--non-interactive", "--color=never"], {
             cwd: dir,
             env: { ...env, ...runOptions.env },

@@ -67,5 +67,7 @@ export const badConfigs: BadConfig[] = [
     { title: "storage size in GB", variant: { set: { storageSize: "1GB" } }, key: "overlay:storageSize", says: "512Mi" },
     { title: "MagicDNS switch as a word", variant: { set: { magicDns: "yes" } }, key: "overlay:magicDns", says: "true or false" },
     { title: "unknown log level", variant: { set: { logLevel: "verbose" } }, key: "overlay:logLevel", says: "trace, debug, info, warn, error" },
+    { title: "backup identity that is an SSH key", variant: { set: { backupIdentity: testSshKey }, secret: ["backupIdentity"] }, key: "overlay:backupIdentity", says: "AGE-SECRET-KEY-1" },
+    { title: "backup identity with a wrong checksum", variant: { set: { backupIdentity: "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ" }, secret: ["backupIdentity"] }, key: "overlay:backupIdentity", says: "age identity" },
     { title: "misspelt key", variant: { set: { hostnmae: "headscale.example.com" } }, key: "overlay:hostnmae", says: "did you mean overlay:hostname" },
 ];

@@ -1,7 +1,8 @@
 #!/bin/sh
 # headscale's init container: if a restore job staged a verified backup (restore-ready/),
-# move the current database, its WAL and the keys aside into pre-restore-<time>/ and the
-# backup's files into place, before headscale starts. Otherwise do nothing.
+# move the current database, its WAL and the keys aside into pre-restore-<time>/ (with a
+# replaced-by file naming the backup) and the backup's files into place, before headscale
+# starts. Otherwise do nothing.
 #
 # Environment: DATA_DIR, headscale's volume.
 set -eu
@@ -19,7 +20,10 @@ main() {
     for file in db.sqlite noise_private.key derp_server_private.key; do
         [ ! -e "$ready/$file" ] || mv "$ready/$file" "$DATA_DIR/$file"
     done
-    printf 'overlay-backup: restored %s; the data it replaced is in %s\n' "$(cat "$ready/NAME" 2>/dev/null || echo "a backup")" "$aside"
+    name=$(cat "$ready/NAME" 2>/dev/null || echo "a backup")
+    # The set-aside data says what replaced it, for whoever looks at the volume later.
+    printf '%s\n' "$name" >"$aside/replaced-by"
+    printf 'overlay-backup: restored %s; the data it replaced is in %s\n' "$name" "$aside"
     rm -rf "$ready"
 }
 

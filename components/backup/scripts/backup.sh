@@ -31,10 +31,13 @@ main() {
     if ! errors=$(printf 'put %s %s\nrename %s %s\n' "$work/$name" "$STORE_DIR/$name.part" "$STORE_DIR/$name.part" "$STORE_DIR/$name" | sftp_batch 2>&1); then
         # What a failed upload left behind; the older backups are untouched.
         printf -- '-rm %s\n' "$STORE_DIR/$name.part" | sftp_batch >/dev/null 2>&1 || true
-        fail "could not store $name on $STORE_HOST: $(printf '%s' "$errors" | tail -n 2 | tr '\n' ' ')"
+        # SFTP reports a full disk as a bare "Failure": the free space says what it was.
+        reason=$(printf '%s\n' "$errors" | sftp_error)
+        free=$(free_kib) && reason="$reason; the store has $free KiB free"
+        fail "could not store $name on $STORE_HOST: $reason"
     fi
 
-    stored=$(list_backups) || fail "stored $name, but could not list the backups on $STORE_HOST"
+    stored=$(list_backups 2>"$work/errors") || fail "stored $name, but could not list the backups on $STORE_HOST: $(sftp_error <"$work/errors")"
     count=$(printf '%s\n' "$stored" | grep -c . || true)
     if [ "$count" -gt "$KEEP" ]; then
         printf '%s\n' "$stored" | head -n "$((count - KEEP))" | sed "s|^|rm $STORE_DIR/|" | sftp_batch >/dev/null ||
@@ -42,6 +45,11 @@ main() {
         count=$KEEP
     fi
     log "stored $name ($size bytes, encrypted) on $STORE_HOST; $count backups kept there, the last good one is this one"
+}
+
+# The store's free space in KiB, from sftp's df: "Size Used Avail (root) %Capacity".
+free_kib() {
+    printf 'df %s\n' "$STORE_DIR" | sftp_batch 2>/dev/null | awk '$3 ~ /^[0-9]+$/ { print $3; found = 1 } END { exit !found }'
 }
 
 main "$@"

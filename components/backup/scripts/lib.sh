@@ -42,12 +42,19 @@ ensure_tools() {
 }
 
 # --- one SFTP session with the batch on stdin; fails on the first failing command ---
+# (LogLevel ERROR rather than -q, which would also hide why ssh could not connect.)
 sftp_batch() {
-    sftp -b - -q \
+    sftp -b - -o LogLevel=ERROR \
         -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes \
         -o "UserKnownHostsFile=$CREDENTIALS_DIR/known_hosts" -o GlobalKnownHostsFile=/dev/null \
         -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=3 \
         -i "$ssh_key" -P "$STORE_PORT" "$STORE_USER@$STORE_HOST"
+}
+
+# --- what went wrong in a batch, from its output on stdin: the first two lines that are
+# neither sftp's echo of a command nor empty, on one line ---
+sftp_error() {
+    tr -d '\r' | awk 'NF && !/^sftp> / && n < 2 { printf "%s%s", (n++ ? "; " : ""), $0 } END { if (!n) printf "no reason given" }'
 }
 
 # --- the backups on the VPS, oldest first, one name per line ---

@@ -19,16 +19,17 @@ main() {
 
     name=$1
     if [ "$name" = latest ]; then
-        name=$(list_backups | tail -n 1) || fail "could not list the backups on $STORE_HOST"
+        listing=$(list_backups 2>"$work/errors") || fail "could not list the backups on $STORE_HOST: $(sftp_error <"$work/errors")"
+        name=$(printf '%s\n' "$listing" | tail -n 1)
         [ -n "$name" ] || fail "there is no backup on $STORE_HOST to restore"
     fi
     printf '%s\n' "$name" | grep -q -e "$name_pattern" || fail "$name is not the name of a backup"
     log "fetching $name from $STORE_HOST"
     printf 'get %s %s\n' "$STORE_DIR/$name" "$work/$name" | sftp_batch >/dev/null 2>"$work/errors" ||
-        fail "could not fetch $name from $STORE_HOST: $(tail -n 1 "$work/errors")"
+        fail "could not fetch $name from $STORE_HOST: $(sftp_error <"$work/errors")"
 
     age --decrypt --identity "$IDENTITY_FILE" --output "$work/backup.tar" "$work/$name" 2>"$work/errors" ||
-        fail "refused $name: it does not decrypt with this stack's backup identity ($(tail -n 1 "$work/errors"))"
+        fail "refused $name: it does not decrypt with this stack's backup identity ($(head -n 1 "$work/errors"))"
     members=$(tar -tf "$work/backup.tar") || fail "refused $name: it is not a tar archive"
     for member in $members; do
         case ${member#./} in
