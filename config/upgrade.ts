@@ -9,7 +9,13 @@ export interface Version {
 
 /** The version an image's tag names ("...:0.29.2", "...:v0.29.2@sha256:..."), if it names one. */
 export function imageVersion(image: string): Version | undefined {
-    const m = /:v?(\d+)\.(\d+)\.(\d+)(?:@sha256:[a-f0-9]{64})?$/.exec(image);
+    const m = /:(v?\d+\.\d+\.\d+)(?:@sha256:[a-f0-9]{64})?$/.exec(image);
+    return m ? parseVersion(m[1]) : undefined;
+}
+
+/** "0.29.2" or "v0.29.2", as formatVersion writes it; undefined for anything else. */
+export function parseVersion(text: string): Version | undefined {
+    const m = /^v?(\d+)\.(\d+)\.(\d+)$/.exec(text);
     return m ? { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]) } : undefined;
 }
 

@@ -45,9 +45,9 @@ export interface HomeStackOutputs {
 export function createHomeStack(config: StackConfig): HomeStackOutputs {
     // Every cluster resource goes through this provider, so the kubeconfig and context
     // come from the stack config rather than from whatever the shell happens to point at.
+    const clusterAccess = { kubeconfig: config.kubeconfig || undefined, context: config.kubeContext || undefined };
     const cluster = new k8s.Provider("home-cluster", {
-        kubeconfig: config.kubeconfig || undefined,
-        context: config.kubeContext || undefined,
+        ...clusterAccess,
         // Update Secrets and ConfigMaps in place. By default the provider replaces one whose
         // data changes, and as ours have fixed names it deletes it first, and with it whatever
         // uses it: a key rotation would delete and recreate the router's Deployment (a restart),
@@ -60,11 +60,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
     // headscale's data volume and the router's state), so the next `pulumi up` finds it there and
     // must adopt it rather than fail with "already exists". Every other object that already
     // exists stays an error, which is what protects against a rename deleting something.
-    const namespaceProvider = new k8s.Provider("home-cluster-namespace", {
-        kubeconfig: config.kubeconfig || undefined,
-        context: config.kubeContext || undefined,
-        upsertExistingObjects: true,
-    });
+    const namespaceProvider = new k8s.Provider("home-cluster-namespace", { ...clusterAccess, upsertExistingObjects: true });
     // Nothing goes into the cluster until kubectl, with the same kubeconfig and context, has
     // reached it: an unreachable cluster is reported with the kubeconfig and context named.
     const clusterCheck = new ClusterCheck("home-cluster-check", { kubeconfig: config.kubeconfig, context: config.kubeContext, namespace: config.namespace });

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { formatVersion, imageVersion, upgradeProblem } from "../config/upgrade";
+import { formatVersion, imageVersion, parseVersion, upgradeProblem } from "../config/upgrade";
 
 /** The stack output that records the deployed headscale version. */
 export const versionOutput = "headscaleVersion";
@@ -12,7 +12,7 @@ export const versionOutput = "headscaleVersion";
 export async function checkHeadscaleUpgrade(image: string): Promise<void> {
     const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
     const deployed = (await self.getOutputDetails(versionOutput)).value;
-    const previous = typeof deployed === "string" ? imageVersion(`:${deployed}`) : undefined;
+    const previous = typeof deployed === "string" ? parseVersion(deployed) : undefined;
     const next = imageVersion(image);
     if (!previous || !next) return;
     const problem = upgradeProblem(previous, next);

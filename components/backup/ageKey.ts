@@ -32,10 +32,10 @@ export function ageKeyFromIdentity(identity: string): AgeKey {
     return ageKeyFromBytes(bech32.fromWords(words));
 }
 
-/** Whether text is an age X25519 identity. */
+/** Whether text is an age X25519 identity, exactly as age-keygen writes it (upper case, valid checksum). */
 export function isAgeIdentity(text: string): boolean {
     try {
-        return /^AGE-SECRET-KEY-1[0-9A-Z]+$/.test(text.trim()) && ageKeyFromIdentity(text).identity === text.trim();
+        return ageKeyFromIdentity(text).identity === text.trim();
     } catch {
         return false;
     }

@@ -27,8 +27,11 @@ export interface BackupJobArgs {
     readonly keep: number;
 }
 
+/** What a job does: a backup, or a restore of one backup ("latest" or its name). */
+export type JobAction = { readonly kind: "backup" } | { readonly kind: "restore"; readonly name: string };
+
 /** The pod of a backup job (the CronJob's and the one before an upgrade), or of a restore job. */
-export function jobPodSpec(args: BackupJobArgs, action: { readonly kind: "backup" } | { readonly kind: "restore"; readonly name: string }) {
+export function jobPodSpec(args: BackupJobArgs, action: JobAction) {
     const restore = action.kind === "restore";
     return {
         restartPolicy: "Never",
@@ -94,7 +97,7 @@ export function backupJobSpec(args: BackupJobArgs) {
 }
 
 /** A Job run once by `pulumi up`: the backup before an upgrade, or a restore. */
-export function oneOffJob(args: BackupJobArgs, action: { readonly kind: "backup" } | { readonly kind: "restore"; readonly name: string }) {
+export function oneOffJob(args: BackupJobArgs, action: JobAction) {
     const restore = action.kind === "restore";
     return {
         apiVersion: "batch/v1",

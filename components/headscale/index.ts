@@ -36,10 +36,11 @@ export interface HeadscaleServerArgs {
     readonly namespaceProvider: k8s.Provider;
 }
 
-/** The claim the StatefulSet makes for its one pod's data volume. */
-export const dataClaim = "data-headscale-0";
-
 export const headscaleName = "headscale";
+
+/** The StatefulSet's volume claim template, and the claim it makes for its one pod: TEMPLATE-STATEFULSET-0. */
+const dataClaimTemplate = "data";
+export const dataClaim = `${dataClaimTemplate}-${headscaleName}-0`;
 
 /**
  * headscale in the home cluster: its namespace, config and policy, a one-replica
@@ -162,7 +163,7 @@ export class HeadscaleServer extends pulumi.ComponentResource {
                     },
                 },
                 volumeClaimTemplates: [{
-                    metadata: { name: "data", labels },
+                    metadata: { name: dataClaimTemplate, labels },
                     spec: {
                         accessModes: ["ReadWriteOnce"],
                         resources: { requests: { storage: args.storageSize } },
