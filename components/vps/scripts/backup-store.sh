@@ -10,24 +10,7 @@ readonly backup_user="overlay-backup"
 readonly chroot_dir="/srv/overlay-backup"
 readonly store_dir="$chroot_dir/backups"
 readonly dropin="/etc/ssh/sshd_config.d/overlay-backup.conf"
-readonly keys_dir="/etc/ssh/overlay-backup"
-readonly keys_file="$keys_dir/authorized_keys"
-readonly sshd="/usr/sbin/sshd"
-
-# --- a directory with this owner and mode, created or corrected; says so only on a change ---
-# Usage: ensure_dir PATH USER:GROUP MODE
-ensure_dir() {
-    local path="$1" owner="$2" mode="$3"
-    [[ ! -L $path ]] || fatal "$path is a symbolic link; it must be a directory"
-    if [[ ! -d $path ]]; then
-        install -d -o "${owner%%:*}" -g "${owner#*:}" -m "$mode" "$path"
-        info "created $path ($owner, mode $mode)"
-    elif [[ $(stat -c '%U:%G %a' "$path") != "$owner ${mode#0}" ]]; then
-        chown "$owner" "$path"
-        chmod "$mode" "$path"
-        info "set $path to $owner, mode $mode"
-    fi
-}
+readonly keys_file="/etc/ssh/overlay-backup/authorized_keys"
 
 # --- sshd refuses a chroot unless every directory above it is root's and writable by root only ---
 check_chroot_parents() {
@@ -43,16 +26,11 @@ check_chroot_parents() {
 
 apply() {
     need_root
-    [[ -x $sshd ]] || fatal "OpenSSH server is not installed at $sshd"
+    need_sshd
     need_cmd useradd
     need_cmd find
     stage_arguments "$@"
-
-    if ! id -u "$backup_user" >/dev/null 2>&1; then
-        info "creating the system user $backup_user (no password, no shell, no home)"
-        useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
-            --comment "overlay backup store (SFTP only)" "$backup_user"
-    fi
+    ensure_system_user "$backup_user" "overlay backup store (SFTP only)"
 
     [[ -d ${chroot_dir%/*} ]] || install -d -m 0755 -o root -g root "${chroot_dir%/*}"
     check_chroot_parents
@@ -64,36 +42,14 @@ apply() {
         info "gave the files in $store_dir to $backup_user"
     fi
 
-    ensure_dir "$keys_dir" root:root 0755
-    if install_file "$(staged "$keys_file")" "$keys_file" 0644; then info "installed the key for $backup_user"; fi
-    if install_validated "$(staged "$dropin")" "$dropin" 0644 "$sshd" -t; then
-        info "sshd settings for $backup_user changed; reloading sshd"
-        reload_sshd
-    fi
-}
-
-# --- end the user's SFTP sessions, so that userdel finds no process of it ---
-end_sessions() {
-    local i
-    pkill -KILL -u "$backup_user" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        pgrep -u "$backup_user" >/dev/null || return 0
-        sleep 0.1
-    done
-    fatal "processes of $backup_user are still running after 5 s"
+    install_login "$backup_user" "$keys_file" "$dropin"
 }
 
 remove() {
     local backups="$1"
     [[ $backups == keep || $backups == delete ]] || fatal "remove takes 'keep' or 'delete', not '$backups'"
     need_root
-    if remove_path "$dropin"; then reload_sshd; fi
-    remove_path "$keys_file" || true
-    [[ ! -d $keys_dir ]] || rmdir "$keys_dir"
-    if id -u "$backup_user" >/dev/null 2>&1; then
-        end_sessions
-        userdel "$backup_user"
-    fi
+    remove_login "$backup_user" "$keys_file" "$dropin"
 
     [[ -d $chroot_dir ]] || return 0
     if [[ $backups == delete ]]; then

@@ -18,6 +18,10 @@ need_root() {
     [[ $(id -u) -eq 0 ]] || fatal "this step must run as root (or through passwordless sudo)"
 }
 
+need_sshd() {
+    [[ -x /usr/sbin/sshd ]] || fatal "OpenSSH server is not installed at /usr/sbin/sshd"
+}
+
 # --- install distribution packages that are missing ---
 ensure_packages() {
     local missing=() pkg
@@ -94,9 +98,63 @@ install_validated() {
     return 0
 }
 
+# --- a directory with this owner and mode, created or corrected; says so only on a change ---
+# Usage: ensure_dir PATH USER:GROUP MODE
+ensure_dir() {
+    local path="$1" owner="$2" mode="$3"
+    [[ ! -L $path ]] || fatal "$path is a symbolic link; it must be a directory"
+    if [[ ! -d $path ]]; then
+        install -d -o "${owner%%:*}" -g "${owner#*:}" -m "$mode" "$path"
+        info "created $path ($owner, mode $mode)"
+    elif [[ $(stat -c '%U:%G %a' "$path") != "$owner ${mode#0}" ]]; then
+        chown "$owner" "$path"
+        chmod "$mode" "$path"
+        info "set $path to $owner, mode $mode"
+    fi
+}
+
 # --- make sshd read its config again, if it is running ---
 reload_sshd() {
     if systemctl is-active --quiet ssh; then systemctl reload ssh; fi
+}
+
+# --- an SSH login of the program's own (the tunnel's, the backup store's): a system user with
+# no password, no shell and no home; its authorized_keys and its sshd drop-in, both staged ---
+# Usage: ensure_system_user USER COMMENT
+ensure_system_user() {
+    id -u "$1" >/dev/null 2>&1 && return 0
+    info "creating the system user $1 (no password, no shell, no home)"
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --comment "$2" "$1"
+}
+
+# Usage: install_login USER KEYS_FILE DROPIN; sshd checks the drop-in and is reloaded when it changes.
+install_login() {
+    local login_user="$1" login_keys="$2" login_rules="$3"
+    ensure_dir "${login_keys%/*}" root:root 0755
+    if install_file "$(staged "$login_keys")" "$login_keys" 0644; then info "installed the key for $login_user"; fi
+    if install_validated "$(staged "$login_rules")" "$login_rules" 0644 /usr/sbin/sshd -t; then
+        info "sshd settings for $login_user changed; reloading sshd"
+        reload_sshd
+    fi
+}
+
+# Usage: remove_login USER KEYS_FILE DROPIN. The rules and the key go first, so that no new
+# session starts; then the user's sessions end (5 s at most) and the user goes.
+remove_login() {
+    local login_user="$1" login_keys="$2" login_rules="$3" i
+    if remove_path "$login_rules"; then reload_sshd; fi
+    remove_path "$login_keys" || true
+    [[ ! -d ${login_keys%/*} ]] || rmdir "${login_keys%/*}"
+    id -u "$login_user" >/dev/null 2>&1 || return 0
+    pkill -KILL -u "$login_user" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        if ! pgrep -u "$login_user" >/dev/null; then
+            userdel "$login_user"
+            return 0
+        fi
+        sleep 0.1
+    done
+    fatal "processes of $login_user are still running after 5 s"
 }
 
 # --- remove a file or link if present; returns 0 when something was removed ---
