@@ -7,3 +7,8 @@ export function shellQuote(word: string): string {
 export function commandLine(words: readonly string[]): string {
     return words.map(shellQuote).join(" ");
 }
+
+/** The command line that runs a bash script sent on stdin, with these arguments. */
+export function stdinScriptCommand(args: readonly string[]): string {
+    return `bash -s -- ${commandLine(args)}`;
+}

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { labelsFor } from "../labels";
 import { knownHostsLine } from "../router/tunnel";
-import { commandLine } from "../shell";
+import { stdinScriptCommand } from "../shell";
 import { ageKeyFromBytes, ageKeyFromIdentity } from "./ageKey";
 import { BackupJobArgs, backupJobSpec, backupNames, oneOffJob } from "./jobs";
 
@@ -127,7 +127,7 @@ export class HeadscaleBackups extends pulumi.ComponentResource {
 
 /** run-job.sh's command line: the script comes on stdin. */
 function runJobCommand(args: HeadscaleBackupsArgs, kind: "backup" | "restore"): pulumi.Output<string> {
-    return pulumi.output(args.namespace).apply((namespace) => `bash -s -- ${commandLine([args.kubeconfig, args.context, namespace, kind, "900"])}`);
+    return pulumi.output(args.namespace).apply((namespace) => stdinScriptCommand([args.kubeconfig, args.context, namespace, kind, "900"]));
 }
 
 /** run-job.sh, then the job's manifest, which the script reads with `cat`. */

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { commandLine } from "../shell";
+import { stdinScriptCommand } from "../shell";
 
 export interface ClusterCheckArgs {
     /** "" for $KUBECONFIG or ~/.kube/config: the same as the Kubernetes provider's. */
@@ -17,7 +17,7 @@ export const checkClusterScript = fs.readFileSync(path.join(__dirname, "scripts"
 
 /** The command line that runs check-cluster.sh (sent on stdin). */
 export function checkClusterCommand(args: ClusterCheckArgs): string {
-    return `bash -s -- ${commandLine([args.kubeconfig, args.context, args.namespace])}`;
+    return stdinScriptCommand([args.kubeconfig, args.context, args.namespace]);
 }
 
 /**

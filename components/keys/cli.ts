@@ -1,6 +1,6 @@
 // The headscale CLI as the program runs it: `kubectl exec` into the headscale pod, with the
 // same kubeconfig and context as the Kubernetes provider. Pure: no Pulumi.
-import { commandLine } from "../shell";
+import { commandLine, stdinScriptCommand } from "../shell";
 
 export interface HeadscaleCli {
     /** "" for $KUBECONFIG or ~/.kube/config. */
@@ -69,5 +69,5 @@ export function approveRoutesCommand(cli: HeadscaleCli, nodeId: string, routes: 
 
 /** The command line that runs wait-for-node.sh (sent on stdin) for a node. */
 export function findNodeCommand(cli: HeadscaleCli, nodeName: string, timeoutSeconds: number): string {
-    return `bash -s -- ${commandLine([nodeName, String(timeoutSeconds), ...headscaleWords(cli)])}`;
+    return stdinScriptCommand([nodeName, String(timeoutSeconds), ...headscaleWords(cli)]);
 }
