@@ -12,13 +12,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { tunnelUser } from "../components/router/tunnel";
+import { knownHostsLine, tunnelUser } from "../components/router/tunnel";
 import {
     backupAuthorizedKeysPath, backupChroot, backupSftpRequests, backupSshdDropInPath, backupStoreDir, backupStoreUser,
     renderBackupAuthorizedKeys, renderBackupSshdDropIn,
 } from "../components/vps/backupStore";
 import { renderStepStdin, StepCall } from "../components/vps/steps";
-import { captureOutput, createNetns, Netns, waitUntil } from "./helpers/netns";
+import { addSystemUser, captureOutput, createNetns, Netns, waitUntil } from "./helpers/netns";
 import { requireTool } from "./helpers/tools";
 
 const backupUid = 64998;
@@ -128,18 +128,9 @@ describe("the backup store under the real sshd", () => {
         fs.writeFileSync(inEtc(backupSshdDropInPath), renderBackupSshdDropIn({ chroot }));
         fs.mkdirSync(path.dirname(inEtc(backupAuthorizedKeysPath)), { mode: 0o755 });
         fs.writeFileSync(inEtc(backupAuthorizedKeysPath), renderBackupAuthorizedKeys({ publicKey: fs.readFileSync(`${clientKey}.pub`, "utf8") }), { mode: 0o644 });
-        const [type, blob] = fs.readFileSync(path.join(etcSsh, "ssh_host_ed25519_key.pub"), "utf8").trim().split(/\s+/);
-        fs.writeFileSync(knownHosts, `127.0.0.1 ${type} ${blob}\n`);
+        fs.writeFileSync(knownHosts, knownHostsLine("127.0.0.1", 22, fs.readFileSync(path.join(etcSsh, "ssh_host_ed25519_key.pub"), "utf8")));
 
-        // The backup user exists only inside the namespace, as the step creates it on the VPS.
-        const entries = {
-            passwd: `${backupStoreUser}:x:${backupUid}:${backupUid}:overlay backup store (SFTP only):/nonexistent:/usr/sbin/nologin`,
-            group: `${backupStoreUser}:x:${backupUid}:`,
-            shadow: `${backupStoreUser}:!:20000:0:99999:7:::`,
-        };
-        for (const [file, entry] of Object.entries(entries)) {
-            fs.writeFileSync(path.join(ns.etc, file), `${fs.readFileSync(`/etc/${file}`, "utf8")}${entry}\n`, { mode: file === "shadow" ? 0o640 : 0o644 });
-        }
+        addSystemUser(ns, backupStoreUser, backupUid, "overlay backup store (SFTP only)");
         fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
 
         const check = ns.run("/usr/sbin/sshd", ["-t", "-f", "/etc/ssh/sshd_config"]);
@@ -154,11 +145,7 @@ describe("the backup store under the real sshd", () => {
         if (chrootParent) fs.rmSync(chrootParent, { recursive: true, force: true });
     });
 
-    it("is an account of its own, not the tunnel's", () => {
-        assert.notEqual(backupStoreUser, tunnelUser);
-    });
-
-    it("applies the Match block to the backup user only", () => {
+    it("applies the Match block to the backup user only, not to root nor to the tunnel's user", () => {
         const effective = (user: string) => ns.run("/usr/sbin/sshd", ["-T", "-f", "/etc/ssh/sshd_config", "-C", `user=${user},host=x,addr=127.0.0.1`]).stdout;
         const backup = effective(backupStoreUser);
         for (const line of [
@@ -168,8 +155,10 @@ describe("the backup store under the real sshd", () => {
         ]) {
             assert.match(backup, new RegExp(`^${line}$`, "m"), line);
         }
-        const root = effective("root");
-        for (const line of ["chrootdirectory none", "forcecommand none", "permittty yes"]) assert.match(root, new RegExp(`^${line}$`, "m"), `the Match block leaks to other users: ${line}`);
+        for (const other of ["root", tunnelUser]) {
+            const config = effective(other);
+            for (const line of ["chrootdirectory none", "forcecommand none", "permittty yes"]) assert.match(config, new RegExp(`^${line}$`, "m"), `the Match block leaks to ${other}: ${line}`);
+        }
     });
 
     it("stores, renames, lists, fetches and removes backups with the real sftp client", () => {
@@ -381,8 +370,7 @@ describe("the backup-store step, run for real in a sandbox", () => {
     it("serves the store it built to the real sftp client, under the machine's own sshd config", async () => {
         // The host's /etc/ssh with the step's drop-in, the user useradd made, the chroot the
         // step made: sshd runs in the sandbox, the client outside it, in a namespace of ours.
-        const [type, blob] = fs.readFileSync("/etc/ssh/ssh_host_ed25519_key.pub", "utf8").trim().split(/\s+/);
-        fs.writeFileSync(knownHosts, `127.0.0.1 ${type} ${blob}\n`);
+        fs.writeFileSync(knownHosts, knownHostsLine("127.0.0.1", 22, fs.readFileSync("/etc/ssh/ssh_host_ed25519_key.pub", "utf8")));
         // bash -c's "$@": the options startSshd adds.
         const sandboxed = ["unshare", "--mount", "--propagation", "private", "bash", "-c", `${mounts} && exec /usr/sbin/sshd -o PidFile=none "$@"`, "sshd"];
         try {

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { autosshCommand, autosshEnvironment, knownHostsLine, tunnelUser } from "../components/router/tunnel";
 import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../components/vps/sshd";
-import { captureOutput, createNetns, Netns, waitUntil } from "./helpers/netns";
+import { addSystemUser, captureOutput, createNetns, Netns, waitUntil } from "./helpers/netns";
 import { requireTool } from "./helpers/tools";
 
 const tunnelPort = 8080;
@@ -61,9 +61,7 @@ describe("the tunnel endpoint under the real sshd", () => {
         fs.writeFileSync(knownHosts, knownHostsLine("127.0.0.1", 22, fs.readFileSync(path.join(etcSsh, "ssh_host_ed25519_key.pub"), "utf8")));
 
         // The tunnel user exists only inside the namespace, as the VPS step creates it.
-        fs.writeFileSync(path.join(ns.etc, "passwd"), `${fs.readFileSync("/etc/passwd", "utf8")}${tunnelUser}:x:64999:64999:overlay SSH reverse tunnel:/nonexistent:/usr/sbin/nologin\n`);
-        fs.writeFileSync(path.join(ns.etc, "group"), `${fs.readFileSync("/etc/group", "utf8")}${tunnelUser}:x:64999:\n`);
-        fs.writeFileSync(path.join(ns.etc, "shadow"), `${fs.readFileSync("/etc/shadow", "utf8")}${tunnelUser}:!:20000:0:99999:7:::\n`, { mode: 0o640 });
+        addSystemUser(ns, tunnelUser, 64999, "overlay SSH reverse tunnel");
         fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
 
         const check = ns.run("/usr/sbin/sshd", ["-t", "-f", "/etc/ssh/sshd_config"]);

@@ -22,6 +22,7 @@ import { nginxSitePath, providedTlsFiles } from "../../components/vps/nginx";
 import { authorizedKeysPath, sshdDropInPath } from "../../components/vps/sshd";
 import { backupAuthorizedKeysPath, backupChroot, backupSshdDropInPath, backupStoreUser } from "../../components/vps/backupStore";
 import { stepFiles } from "../../components/vps/steps";
+import { backupNamePattern } from "../../config/keys";
 import { placeholderKeypair } from "../../plan/placeholderKeys";
 import { captureOutput, waitUntil } from "../helpers/netns";
 import { repoRoot } from "../helpers/stack";
@@ -146,9 +147,9 @@ async function finishedJob(job: string, timeoutMs: number): Promise<{ succeeded:
 
 /** The newest backup on the VM. */
 async function newestBackup(): Promise<string> {
-    const r = await vm.ssh(`ls -1 ${backupChroot}/backups | grep -E '^headscale-[0-9]{8}T[0-9]{6}Z\\.tar\\.age$' | sort | tail -n 1`);
+    const r = await vm.ssh(`ls -1 ${backupChroot}/backups`);
     assert.equal(r.status, 0, r.stderr);
-    return r.stdout.trim();
+    return r.stdout.split("\n").filter((name) => backupNamePattern.test(name)).sort().at(-1) ?? "";
 }
 
 async function routerAuthKey(): Promise<string> {
@@ -727,8 +728,8 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         // The CronJob's own job, as its schedule would start it, with the store's address
         // replaced by one where nothing listens (refused at once, rather than a long timeout).
         const spec = structuredClone(cron.spec.jobTemplate.spec);
-        for (const e of spec.template.spec.containers[0].env) if (e.name === "STORE_HOST") e.value = "127.0.0.1";
-        for (const e of spec.template.spec.containers[0].env) if (e.name === "STORE_PORT") e.value = "9";
+        const unreachable: Record<string, string> = { STORE_HOST: "127.0.0.1", STORE_PORT: "9" };
+        for (const e of spec.template.spec.containers[0].env) e.value = unreachable[e.name] ?? e.value;
         const job = {
             apiVersion: "batch/v1", kind: "Job",
             metadata: {

@@ -103,3 +103,20 @@ export function freePort(): Promise<number> {
         }).on("error", reject);
     });
 }
+
+/**
+ * A system user that exists only inside the namespace (its passwd, group and shadow over the
+ * host's), as a VPS step's useradd makes one: no password, no shell, no home.
+ */
+export function addSystemUser(ns: Netns, user: string, uid: number, comment: string): void {
+    const entries = {
+        passwd: `${user}:x:${uid}:${uid}:${comment}:/nonexistent:/usr/sbin/nologin`,
+        group: `${user}:x:${uid}:`,
+        shadow: `${user}:!:20000:0:99999:7:::`,
+    };
+    for (const [file, entry] of Object.entries(entries)) {
+        const target = path.join(ns.etc, file);
+        const base = fs.existsSync(target) ? target : `/etc/${file}`;
+        fs.writeFileSync(target, `${fs.readFileSync(base, "utf8")}${entry}\n`, { mode: file === "shadow" ? 0o640 : 0o644 });
+    }
+}
