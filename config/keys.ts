@@ -290,6 +290,24 @@ export const keys = {
         default: "home-router",
         schema: dnsLabel("a host name"),
     },
+    routerReplicas: {
+        type: "integer",
+        description: "How many subnet routers to run, each its own node in headscale advertising the same routes (2 or more for failover). Router 0 is named routerHostname, router i routerHostname-i.",
+        default: 1,
+        schema: integer(1, 5),
+    },
+    routerProbeIntervalSeconds: {
+        type: "integer",
+        description: "With 2 or more routers, headscale pings each one this often and moves the primary role away from one that does not answer.",
+        default: 10,
+        schema: integer(2, 60),
+    },
+    routerProbeTimeoutSeconds: {
+        type: "integer",
+        description: "How long headscale waits for a router's answer to its ping before it moves the primary role away. Must be shorter than the interval.",
+        default: 5,
+        schema: integer(1, 59),
+    },
     tailnetIpv4Prefix: {
         type: "string",
         description: "IPv4 prefix headscale assigns tailnet addresses from: 100.64.0.0/10 or a part of it.",

@@ -211,6 +211,14 @@ function crossChecks(project: string, v: Partial<Record<KeyName, unknown>>): Con
         }
     }
 
+    if (c.routerHostname !== undefined && c.routerReplicas !== undefined && c.routerReplicas > 1 && `${c.routerHostname}-${c.routerReplicas - 1}`.length > 63) {
+        problem("routerHostname", "", "conflict",
+            `(${c.routerHostname}) is too long for ${c.routerReplicas} routers: the last one's node name, ${c.routerHostname}-${c.routerReplicas - 1}, must fit in 63 characters`);
+    }
+    if (c.routerProbeTimeoutSeconds !== undefined && c.routerProbeIntervalSeconds !== undefined && c.routerProbeTimeoutSeconds >= c.routerProbeIntervalSeconds) {
+        problem("routerProbeTimeoutSeconds", "", "conflict",
+            `(${c.routerProbeTimeoutSeconds}) must be shorter than ${ref("routerProbeIntervalSeconds")} (${c.routerProbeIntervalSeconds}): headscale waits for one answer before it sends the next ping`);
+    }
     if (c.routerKeyRotationDays !== undefined && c.routerKeyLifetimeDays !== undefined && c.routerKeyRotationDays >= c.routerKeyLifetimeDays) {
         problem("routerKeyRotationDays", "", "conflict",
             `(${c.routerKeyRotationDays}) must be shorter than ${ref("routerKeyLifetimeDays")} (${c.routerKeyLifetimeDays}), so a new router key exists before the old one expires`);

@@ -5,7 +5,7 @@ import { sshFingerprint } from "../config/rules";
 import { ClusterCheck } from "../components/cluster";
 import { HeadscaleServer } from "../components/headscale";
 import { headscalePorts } from "../components/headscale/config";
-import { routerSelector, SubnetRouter } from "../components/router";
+import { routerInstances, SubnetRouter } from "../components/router";
 import { SshKeypair } from "../components/sshKeypair";
 import { backupChroot, backupStoreDir, backupStoreUser } from "../components/vps/backupStore";
 import { formatVersion, imageVersion } from "../config/upgrade";
@@ -69,6 +69,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
     const tunnelKey = new SshKeypair("tunnel");
     const backupKey = new SshKeypair("backup-store");
     const sshHost = config.vpsSshHost || config.vpsIpv4;
+    const routers = routerInstances(config.routerHostname, config.routerReplicas);
 
     const vps = new VpsEdge("vps", {
         connection: { host: sshHost, port: config.vpsSshPort, user: config.vpsSshUser, privateKey: config.vpsSshPrivateKey, hostKey: config.vpsHostKey },
@@ -99,12 +100,13 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
             dnsBaseDomain: config.dnsBaseDomain,
             dnsNameservers: config.dnsNameservers,
             dnsSplit: config.dnsSplit,
+            haProbe: { intervalSeconds: config.routerProbeIntervalSeconds, timeoutSeconds: config.routerProbeTimeoutSeconds },
         },
         policy: { lanRoutes: config.lanRoutes, extraTags: config.userKeys.flatMap((k) => k.tags ?? []) },
         storageSize: config.storageSize,
         storageClass: config.storageClass,
         metricsNamespace: config.metricsNamespace,
-        routerSelector,
+        routerSelectors: routers.map((r) => r.selector),
         // The router's tailscale container is privileged unless configured otherwise.
         namespaceLabels: config.routerPrivileged ? { "pod-security.kubernetes.io/enforce": "privileged" } : {},
         backups: {
@@ -145,7 +147,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         tailscaleImage: config.tailscaleImage,
         tunnelImage: config.tunnelImage,
         loginServer,
-        hostname: config.routerHostname,
+        routers,
         lanRoutes: config.lanRoutes,
         authKey: routerKey.key,
         privileged: config.routerPrivileged,
@@ -158,13 +160,17 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
             targetHost: headscale.serviceHost,
             targetPort: headscalePorts.http,
         },
+        headscale: { cli, deletedWith: headscale.statefulSet },
     // Not before the VPS is ready: autossh would knock on a VPS with no tunnel user yet (failed
     // logins that fail2ban counts against the home address) and tailscale would crash-loop
     // until nginx answers.
     }, { ...inCluster, dependsOn: [vps] });
 
-    // Once the router is ready (registered), approve exactly its LAN routes.
-    new RouteApproval("router-routes", { cli, nodeName: config.routerHostname, routes: config.lanRoutes }, { dependsOn: [router.deployment] });
+    // Once each router is ready (registered), approve exactly its LAN routes.
+    routers.forEach((r, i) => {
+        const name = i === 0 ? "router-routes" : `router-${i}-routes`;
+        new RouteApproval(name, { cli, nodeName: r.nodeName, routes: config.lanRoutes }, { dependsOn: [router.deployments[i]] });
+    });
 
     const userKeys = new UserKeys("user-keys", {
         cli,

@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { before, describe, it } from "node:test";
 import YAML from "yaml";
 import { cidrsOverlap, parseCidr } from "../config/net";
+import { holdTunnelScript } from "../components/router/tunnel";
 import { resourceArtifacts } from "../plan/artifacts";
 import { Evaluation, evaluate } from "./helpers/evaluate";
 import { validateManifest } from "./helpers/kubernetesSchema";
@@ -156,24 +157,29 @@ describe("the home cluster", () => {
         assert.equal(spec.replicas, 1);
     });
 
-    it("holds the reverse tunnel with autossh, non-root, against the pinned host key", () => {
+    it("holds the reverse tunnel with hold-tunnel.sh and autossh, non-root, against the pinned host key", () => {
         const spec = run.inputs("router-deployment").spec;
         const tunnel = container(spec, "tunnel");
         const argv: string[] = tunnel.command;
-        assert.deepEqual(argv.slice(0, 4), ["autossh", "-M", "0", "-N"]);
-        const options = argv.flatMap((a, i) => (argv[i - 1] === "-o" ? [a] : []));
-        for (const o of ["ServerAliveInterval=15", "ServerAliveCountMax=3", "ExitOnForwardFailure=yes", "StrictHostKeyChecking=yes", "UserKnownHostsFile=/etc/tunnel/known_hosts"]) {
+        assert.deepEqual(argv.slice(0, 4), ["sh", "-c", holdTunnelScript, "hold-tunnel"]);
+        const [retry, control, forward, destination, ...master] = argv.slice(4);
+        assert.deepEqual([retry, control, forward, destination], ["3", "/run/tunnel/ssh", "127.0.0.1:8080:headscale.overlay.svc:8080", "tunnel@203.0.113.10"]);
+        assert.deepEqual(master.slice(0, 4), ["autossh", "-M", "0", "-N"]);
+        assert.ok(!master.includes("-R"), "the master holds no forward of its own: the script asks for it");
+        const options = master.flatMap((a, i) => (master[i - 1] === "-o" ? [a] : []));
+        for (const o of ["ServerAliveInterval=5", "ServerAliveCountMax=3", "ExitOnForwardFailure=no", "StrictHostKeyChecking=yes", "UserKnownHostsFile=/etc/tunnel/known_hosts",
+            "ControlMaster=auto", "ControlPath=/run/tunnel/ssh"]) {
             assert.ok(options.includes(o), `missing -o ${o}`);
         }
         assert.ok(!options.some((o) => /StrictHostKeyChecking=(no|accept-new)/.test(o)));
-        assert.equal(argv[argv.indexOf("-R") + 1], "127.0.0.1:8080:headscale.overlay.svc:8080");
-        assert.equal(argv[argv.length - 1], "tunnel@203.0.113.10");
+        assert.equal(master[master.length - 1], "tunnel@203.0.113.10");
         assert.deepEqual(env(tunnel), { AUTOSSH_GATETIME: "0" });
         assert.equal(tunnel.securityContext.runAsNonRoot, true);
         assert.equal(tunnel.securityContext.runAsUser, 65534);
         assert.equal(tunnel.securityContext.readOnlyRootFilesystem, true);
         const volume = spec.template.spec.volumes.find((v: any) => v.name === "tunnel");
         assert.equal(volume.secret.defaultMode, 0o440);
+        assert.deepEqual(spec.template.spec.volumes.find((v: any) => v.name === "control"), { name: "control", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } });
     });
 });
 

@@ -24,6 +24,7 @@ const args: HeadscaleConfigArgs = {
     dnsBaseDomain: "tailnet.internal",
     dnsNameservers: [],
     dnsSplit: { "home.arpa": ["192.168.1.1"] },
+    haProbe: { intervalSeconds: 10, timeoutSeconds: 5 },
 };
 const policyArgs = { lanRoutes: ["192.168.1.0/24", "2001:db8:1::/64"], extraTags: ["tag:ci"] };
 

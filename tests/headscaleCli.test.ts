@@ -46,7 +46,7 @@ describe("the key lifecycle against the real headscale", () => {
         fs.writeFileSync(config, renderHeadscaleConfig({
             hostname: "headscale.example.com", tailnetIpv4Prefix: "100.64.0.0/10", tailnetIpv6Prefix: "fd7a:115c:a1e0::/48",
             vpsIpv4: "203.0.113.10", vpsIpv6: "", trustedProxies: ["10.42.0.0/16"], logLevel: "info", magicDns: true,
-            dnsBaseDomain: "tailnet.internal", dnsNameservers: [], dnsSplit: {},
+            dnsBaseDomain: "tailnet.internal", dnsNameservers: [], dnsSplit: {}, haProbe: { intervalSeconds: 10, timeoutSeconds: 5 },
             paths, listen: { host: "127.0.0.1", ports: { http: httpPort, metrics: httpPort + 1, grpc: httpPort + 2, stun: httpPort + 3 } },
         }));
         fs.writeFileSync(path.join(paths.config, "policy.hujson"), renderPolicy({ lanRoutes, extraTags: ["tag:ci"] }));

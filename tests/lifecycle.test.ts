@@ -102,4 +102,12 @@ describe("the key lifecycle", () => {
         // The router's Deployment reads the key from its Secret: a new key rolls no pod.
         assert.ok(!steps.some((s) => s.changed.includes("router-deployment")));
     });
+
+    it("with three routers, a rotation still changes only the key and the one Secret they share: no router restarts", async () => {
+        const three: Variant = { set: { userKeys: [], routerReplicas: 3 } };
+        const start = rotationWindow(day0, 60).start;
+        const before = await evaluateOn(addDays(start, 59), three);
+        const after = await evaluateOn(addDays(start, 60), three);
+        assert.deepEqual(changed(before, after), ["router-credentials", "router-key-expiry", "router-key-mint"]);
+    });
 });

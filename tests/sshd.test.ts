@@ -1,13 +1,14 @@
 // The tunnel endpoint with the real OpenSSH server: the rendered drop-in and authorized_keys
 // at their real paths, in a network namespace of the test's own. The tunnel works; nothing
-// else does. Then real autossh, with the router's own flags, brings a killed tunnel back.
+// else does. Then the router's own tunnel command (hold-tunnel.sh and autossh) brings a killed
+// tunnel back, and two routers share the port: one holds it, the other takes it when it dies.
 import assert from "node:assert/strict";
 import { ChildProcess, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { autosshCommand, autosshEnvironment, knownHostsLine, tunnelUser } from "../components/router/tunnel";
+import { autosshEnvironment, knownHostsLine, tunnelCommand, tunnelTiming, tunnelUser } from "../components/router/tunnel";
 import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../components/vps/sshd";
 import { addSystemUser, captureOutput, createNetns, Netns, waitUntil } from "./helpers/netns";
 import { requireTool } from "./helpers/tools";
@@ -85,7 +86,7 @@ describe("the tunnel endpoint under the real sshd", () => {
         const effective = (user: string) => ns.run("/usr/sbin/sshd", ["-T", "-f", "/etc/ssh/sshd_config", "-C", `user=${user},host=x,addr=127.0.0.1`]).stdout;
         const tunnel = effective(tunnelUser);
         for (const line of ["allowtcpforwarding remote", `permitlisten 127.0.0.1:${tunnelPort}`, "permitopen none", "gatewayports no", "x11forwarding no",
-            "allowagentforwarding no", "allowstreamlocalforwarding no", "permittty no", "forcecommand /bin/false", "clientaliveinterval 15", "clientalivecountmax 3"]) {
+            "allowagentforwarding no", "allowstreamlocalforwarding no", "permittty no", "forcecommand /bin/false", "clientaliveinterval 5", "clientalivecountmax 3"]) {
             assert.match(tunnel, new RegExp(`^${line}$`, "m"), line);
         }
         assert.match(effective("root"), /^x11forwarding yes$/m, "the Match block leaks to other users");
@@ -143,34 +144,127 @@ describe("the tunnel endpoint under the real sshd", () => {
         }
     });
 
-    it("comes back within 30 s under autossh with the router's flags after its ssh is killed", async () => {
-        const argv = autosshCommand({
-            sshHost: "127.0.0.1", sshPort: 22, tunnelPort, targetHost: "127.0.0.1", targetPort: backendPort,
-            identityFile: clientKey, knownHostsFile: knownHosts,
+    /** A router's tunnel command, as its container runs it, forwarding to this backend port. */
+    const router = (backend: number, control: string) => {
+        const argv = tunnelCommand({
+            sshHost: "127.0.0.1", sshPort: 22, tunnelPort, targetHost: "127.0.0.1", targetPort: backend,
+            identityFile: clientKey, knownHostsFile: knownHosts, controlPath: path.join(scratch, control),
         });
-        const autossh = ns.start(argv[0], argv.slice(1), { ...autosshEnvironment, AUTOSSH_DEBUG: "1" });
-        const log = captureOutput(autossh);
+        const child = ns.start(argv[0], argv.slice(1), { ...autosshEnvironment });
+        return { child, log: captureOutput(child) };
+    };
+
+    it("comes back within the retry interval under the router's tunnel command after its ssh is killed", async () => {
+        const a = router(backendPort, "one.ssh");
         try {
-            assert.ok(await waitUntil(() => get(tunnelPort) === "backend-ok", 20_000), `autossh did not establish the tunnel:\n${log()}`);
-            const ssh = spawnSync("pgrep", ["-P", String(autosshPid(autossh)), "-x", "ssh"], { encoding: "utf8" }).stdout.trim();
-            assert.match(ssh, /^\d+$/, `autossh's ssh child not found:\n${log()}`);
+            assert.ok(await waitUntil(() => get(tunnelPort) === "backend-ok", 20_000), `the tunnel was not established:\n${a.log()}`);
+            const autossh = spawnSync("pgrep", ["-P", String(a.child.pid), "-x", "autossh"], { encoding: "utf8" }).stdout.trim();
+            const ssh = spawnSync("pgrep", ["-P", autossh, "-x", "ssh"], { encoding: "utf8" }).stdout.trim();
+            assert.match(ssh, /^\d+$/, `autossh's ssh child not found:\n${a.log()}`);
             const killedAt = Date.now();
             process.kill(Number(ssh), "SIGKILL");
-            assert.ok(await waitUntil(() => get(tunnelPort) !== "backend-ok", 5000), "the tunnel did not go down");
+            const newSsh = () => spawnSync("pgrep", ["-P", autossh, "-x", "ssh"], { encoding: "utf8" }).stdout.trim();
+            assert.ok(await waitUntil(() => /^\d+$/.test(newSsh()) && newSsh() !== ssh, 10_000, 50), "autossh did not start a new ssh");
             const back = await waitUntil(() => get(tunnelPort) === "backend-ok", 30_000, 200);
             const seconds = (Date.now() - killedAt) / 1000;
-            console.log(`# autossh restored the tunnel ${seconds.toFixed(1)} s after its ssh was killed`);
-            assert.ok(back, `the tunnel was not back within 30 s:\n${log()}`);
+            console.log(`# the tunnel was back ${seconds.toFixed(1)} s after its ssh was killed (its control socket left behind)`);
+            assert.ok(back, `the tunnel was not back within 30 s:\n${a.log()}`);
+            assert.ok(seconds <= tunnelTiming.retrySeconds + 3, `back after ${seconds} s`);
         } finally {
-            await stop(autossh);
+            killTree(Number(a.child.pid));
+        }
+    });
+
+    it("with two routers, one holds the port and the other waits on its open connection; when the holder dies, the other takes the port within the retry interval, with no new login", async () => {
+        const timing = tunnelTiming;
+        const other = ns.start(process.execPath, ["-e", `require("http").createServer((q, s) => s.end("backend-b")).listen(${backendPort + 1}, "127.0.0.1")`]);
+        captureOutput(other);
+        const logins = () => (sshdLog().match(/Accepted publickey for tunnel/g) ?? []).length;
+        const a = router(backendPort, "a.ssh");
+        let b: ReturnType<typeof router> | undefined;
+        try {
+            assert.ok(await waitUntil(() => get(tunnelPort) === "backend-ok", 20_000), `router A did not take the port:\n${a.log()}\n${sshdLog().slice(-2000)}`);
+            b = router(backendPort + 1, "b.ssh");
+            assert.ok(await waitUntil(() => /standby/.test(b!.log()), 20_000), `router B did not report standby:\n${b.log()}`);
+            const loginsBefore = logins();
+            const refusalLines = () => sshdLog().split("\n").filter((l) => /Address already in use|cannot listen/.test(l));
+            const refusalsBefore = refusalLines().length;
+            await new Promise((resolve) => setTimeout(resolve, 3 * timing.retrySeconds * 1000));
+            assert.equal(get(tunnelPort), "backend-ok", "the holder keeps the port");
+            assert.equal(logins(), loginsBefore, "the standby asks over its open connection: no new login");
+            const refused = refusalLines().slice(refusalsBefore);
+            console.log(`# sshd's lines for the standby's refused requests, ${3 * timing.retrySeconds} s:\n#   ${refused.join("\n#   ")}`);
+            const refusals = refused.filter((l) => /cannot listen/.test(l)).length;
+            assert.ok(refusals >= 2 && refusals <= 4, `one refused request per ${timing.retrySeconds} s: ${refusals} in ${3 * timing.retrySeconds} s`);
+            assert.match(a.log(), /this router holds the tunnel/);
+
+            const killedAt = Date.now();
+            killTree(Number(a.child.pid));
+            const took = await waitUntil(() => get(tunnelPort) === "backend-b", 4 * timing.retrySeconds * 1000, 100);
+            const seconds = (Date.now() - killedAt) / 1000;
+            console.log(`# the standby took the port ${seconds.toFixed(1)} s after the holder's processes were killed (retry every ${timing.retrySeconds} s); sshd logged ${refusals} refused requests in ${3 * timing.retrySeconds} s of standby, and no login`);
+            assert.ok(took, `the standby did not take the port:\n${b.log()}\n${sshdLog().slice(-2000)}`);
+            assert.ok(seconds <= timing.retrySeconds + 2, `took ${seconds} s`);
+            assert.ok(await waitUntil(() => /this router holds the tunnel/.test(b!.log()), 5000), `the standby did not say it holds the tunnel:\n${b.log()}`);
+            assert.doesNotMatch(a.log() + b.log(), /remote port forwarding failed/, "ssh's own line for each refused request is left out of the log");
+        } finally {
+            killTree(Number(a.child.pid));
+            if (b) killTree(Number(b.child.pid));
+            other.kill("SIGKILL");
+        }
+    });
+
+    it("a holder that stops (SIGTERM, as a pod deletion sends) gives the port up first: the standby takes it while the stopping router's open sessions carry on", async () => {
+        const streamPort = backendPort + 2;
+        const backends = [
+            ns.start(process.execPath, ["-e", `require("http").createServer((q, s) => s.end("backend-b")).listen(${backendPort + 1}, "127.0.0.1")`]),
+            ns.start(process.execPath, ["-e", `require("http").createServer((q, s) => {
+                if (q.url !== "/stream") return s.end("backend-a");
+                let n = 0;
+                const t = setInterval(() => { s.write("tick\\n"); if (++n === 6) { clearInterval(t); s.end(); } }, 500);
+            }).listen(${streamPort}, "127.0.0.1")`]),
+        ];
+        for (const b of backends) captureOutput(b);
+        const a = router(streamPort, "c.ssh");
+        let b: ReturnType<typeof router> | undefined;
+        try {
+            assert.ok(await waitUntil(() => get(tunnelPort) === "backend-a", 20_000), `router A did not take the port:\n${a.log()}`);
+            b = router(backendPort + 1, "d.ssh");
+            assert.ok(await waitUntil(() => /standby/.test(b!.log()), 20_000), `router B did not report standby:\n${b.log()}`);
+            // A session through A's connection, 3 s long; A is told to stop half a second into it.
+            const session = ns.start("curl", ["-sN", "--max-time", "20", `http://127.0.0.1:${tunnelPort}/stream`]);
+            const sessionOutput = captureOutput(session);
+            const sessionEnded = new Promise<number | null>((resolve) => session.once("exit", resolve));
+            await new Promise((resolve) => setTimeout(resolve, 500));
+            const stoppedAt = Date.now();
+            a.child.kill("SIGTERM");
+            const took = await waitUntil(() => get(tunnelPort) === "backend-b", 10_000, 100);
+            const tookSeconds = (Date.now() - stoppedAt) / 1000;
+            assert.ok(took, `the standby did not take the port:\n${b.log()}\n${a.log()}`);
+            assert.equal(await sessionEnded, 0, "the session through the stopping router ended in error");
+            assert.equal(sessionOutput().trim().split("\n").length, 6, `the session through the stopping router was cut: ${sessionOutput()}`);
+            const exited = await waitUntil(() => a.child.exitCode !== null || a.child.signalCode !== null, 15_000, 100);
+            console.log(`# stopping holder: the standby took the port ${tookSeconds.toFixed(1)} s after SIGTERM; the stopping router's 3 s session ran to its end; it exited after ${((Date.now() - stoppedAt) / 1000).toFixed(1)} s`);
+            assert.ok(exited, "the stopping router did not exit");
+            assert.match(a.log(), /gave the tunnel port up/);
+        } finally {
+            killTree(Number(a.child.pid));
+            if (b) killTree(Number(b.child.pid));
+            for (const backend of backends) backend.kill("SIGKILL");
         }
     });
 });
 
-/** The pid of autossh itself: `ip netns exec` runs it as a child of the ip process's pid. */
-function autosshPid(child: ChildProcess): number {
-    const found = spawnSync("pgrep", ["-P", String(child.pid), "-x", "autossh"], { encoding: "utf8" }).stdout.trim();
-    return found ? Number(found) : Number(child.pid);
+/** SIGKILL to a process and everything under it, as a node's loss would end them. */
+function killTree(pid: number): void {
+    const children = spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean).map(Number);
+    try {
+        process.kill(pid, "SIGSTOP");
+    } catch {
+        return;
+    }
+    for (const child of children) killTree(child);
+    process.kill(pid, "SIGKILL");
 }
 
 async function stop(child: ChildProcess): Promise<void> {

@@ -33,6 +33,13 @@ export interface HeadscaleConfigArgs {
     readonly dnsBaseDomain: string;
     readonly dnsNameservers: readonly string[];
     readonly dnsSplit: Readonly<Record<string, readonly string[]>>;
+    /**
+     * HA subnet routers (several advertising the same routes): how often headscale pings each
+     * one, and how long it waits for the answer before it moves the primary role away. Written
+     * with one router too (headscale then has nothing to probe), so that changing the number
+     * of routers never changes this file and never restarts headscale.
+     */
+    readonly haProbe: { readonly intervalSeconds: number; readonly timeoutSeconds: number };
     /** Default: the container paths. */
     readonly paths?: HeadscalePaths;
     /** Default: all of the pod's addresses and the standard ports. */
@@ -89,7 +96,11 @@ export function headscaleConfig(args: HeadscaleConfigArgs): Record<string, unkno
         },
         // The image is pinned; upgrades are a config change, not a nag in the log.
         disable_check_updates: true,
-        node: { expiry: 0, ephemeral: { inactivity_timeout: "30m" } },
+        node: {
+            expiry: 0,
+            ephemeral: { inactivity_timeout: "30m" },
+            routes: { ha: { probe_interval: `${args.haProbe.intervalSeconds}s`, probe_timeout: `${args.haProbe.timeoutSeconds}s` } },
+        },
         database: {
             type: "sqlite",
             sqlite: { path: `${paths.data}/db.sqlite`, write_ahead_log: true, wal_autocheckpoint: 1000 },

@@ -11,16 +11,19 @@ export interface HeadscaleCli {
     readonly pod: string;
 }
 
-/** The words before headscale's own arguments: `kubectl ... exec POD -c headscale -- headscale`. */
-export function headscaleWords(cli: HeadscaleCli): string[] {
+/** kubectl with the cluster's kubeconfig and context, in headscale's namespace. */
+export function kubectlWords(cli: HeadscaleCli): string[] {
     return [
         "kubectl",
         ...(cli.kubeconfig ? [`--kubeconfig=${cli.kubeconfig}`] : []),
         ...(cli.context ? [`--context=${cli.context}`] : []),
         `--namespace=${cli.namespace}`,
-        "exec", cli.pod, "-c", "headscale", "--",
-        "headscale",
     ];
+}
+
+/** The words before headscale's own arguments: `kubectl ... exec POD -c headscale -- headscale`. */
+export function headscaleWords(cli: HeadscaleCli): string[] {
+    return [...kubectlWords(cli), "exec", cli.pod, "-c", "headscale", "--", "headscale"];
 }
 
 /** A complete command line: headscale with these arguments, in the pod. */

@@ -1,6 +1,8 @@
-// The reverse tunnel that carries headscale from the home cluster to the VPS: the autossh
-// command line, the known_hosts line that pins the VPS, and the names both ends agree on.
+// The reverse tunnel that carries headscale from the home cluster to the VPS: the tunnel
+// container's command line, the known_hosts line that pins the VPS, and the names both ends agree on.
 // Pure: the router's container and the VM test run exactly this argv.
+import * as fs from "node:fs";
+import * as path from "node:path";
 
 /** The system user on the VPS that may hold the reverse forward and nothing else. */
 export const tunnelUser = "tunnel";
@@ -22,28 +24,48 @@ export interface TunnelArgs {
 export const autosshEnvironment = { AUTOSSH_GATETIME: "0" } as const;
 
 /**
- * autossh's argv. `-M 0` leaves liveness to ssh's ServerAlive probes (15 s × 3); the host key
- * must match the pinned one; the forward binds 127.0.0.1 explicitly because the VPS's
- * `permitlisten` names that address; if the forward cannot be set up, ssh exits and autossh
- * tries again.
+ * How quickly each end notices a dead tunnel, and how often a router that does not hold the
+ * VPS's port asks for it. A dead holder's port is free for the next router within 15 s
+ * (sshd's ClientAlive, 5 s × 3), at once if its connection closed; a standby asks every 3 s.
  */
-export function autosshCommand(args: TunnelArgs): string[] {
-    return [
+export const tunnelTiming = { keepaliveSeconds: 5, keepaliveCount: 3, retrySeconds: 3 } as const;
+
+export type TunnelTiming = typeof tunnelTiming;
+
+/** hold-tunnel.sh, which the tunnel container runs with `sh -c`. */
+export const holdTunnelScript = fs.readFileSync(path.join(__dirname, "scripts", "hold-tunnel.sh"), "utf8");
+
+/**
+ * The tunnel container's argv, the same for one router or several: hold-tunnel.sh keeps an
+ * autossh control master open (`-M 0`: liveness is ssh's ServerAlive probes) with no forward
+ * of its own, and asks for the forward over it every retrySeconds. Whichever router's request
+ * sshd grants holds the port until its connection ends. The host key must match the pinned
+ * one; the forward binds 127.0.0.1 explicitly because the VPS's `permitlisten` names it.
+ */
+export function tunnelCommand(args: TunnelArgs & { readonly controlPath: string }): string[] {
+    const destination = `${tunnelUser}@${args.sshHost}`;
+    const forward = `127.0.0.1:${args.tunnelPort}:${args.targetHost}:${args.targetPort}`;
+    const master = [
         "autossh", "-M", "0", "-N",
-        "-o", "ServerAliveInterval=15",
-        "-o", "ServerAliveCountMax=3",
-        "-o", "ExitOnForwardFailure=yes",
+        "-o", `ServerAliveInterval=${tunnelTiming.keepaliveSeconds}`,
+        "-o", `ServerAliveCountMax=${tunnelTiming.keepaliveCount}`,
+        // A refused forward must not end the connection: a standby keeps it to ask again.
+        "-o", "ExitOnForwardFailure=no",
         "-o", "StrictHostKeyChecking=yes",
         "-o", `UserKnownHostsFile=${args.knownHostsFile}`,
         "-o", "GlobalKnownHostsFile=/dev/null",
         "-o", "UpdateHostKeys=no",
         "-o", "BatchMode=yes",
         "-o", "IdentitiesOnly=yes",
+        // A socket left behind by a killed ssh is removed by the next master ("auto").
+        "-o", "ControlMaster=auto",
+        "-o", `ControlPath=${args.controlPath}`,
+        "-o", "ControlPersist=no",
         "-i", args.identityFile,
         "-p", String(args.sshPort),
-        "-R", `127.0.0.1:${args.tunnelPort}:${args.targetHost}:${args.targetPort}`,
-        `${tunnelUser}@${args.sshHost}`,
+        destination,
     ];
+    return ["sh", "-c", holdTunnelScript, "hold-tunnel", String(tunnelTiming.retrySeconds), args.controlPath, forward, destination, ...master];
 }
 
 /** One known_hosts line pinning the VPS host key, in the form ssh looks up for this port. */

@@ -1,13 +1,14 @@
 // The tunnel user's sshd settings and authorized_keys line. Pure: no Pulumi.
-import { tunnelUser } from "../router/tunnel";
+import { tunnelTiming, tunnelUser } from "../router/tunnel";
 
 export const sshdDropInPath = "/etc/ssh/sshd_config.d/overlay-tunnel.conf";
 export const authorizedKeysPath = "/etc/ssh/overlay-tunnel/authorized_keys";
 
 /**
  * A Match block for the tunnel user: public-key login only, one reverse forward on
- * 127.0.0.1:<tunnelPort>, no shell, no TTY, no other forwarding. sshd drops a dead tunnel
- * after 3 × 15 s without answer, which frees the port for the reconnecting client.
+ * 127.0.0.1:<tunnelPort>, no shell, no TTY, no other forwarding. sshd drops a silent tunnel
+ * after 3 unanswered keepalives 5 s apart, which frees the port for the reconnecting router
+ * or the next one.
  */
 export function renderSshdDropIn(args: { readonly tunnelPort: number; readonly user?: string; readonly authorizedKeysFile?: string }): string {
     return [
@@ -29,8 +30,8 @@ export function renderSshdDropIn(args: { readonly tunnelPort: number; readonly u
         "    PermitTTY no",
         "    PermitUserRC no",
         "    ForceCommand /bin/false",
-        "    ClientAliveInterval 15",
-        "    ClientAliveCountMax 3",
+        `    ClientAliveInterval ${tunnelTiming.keepaliveSeconds}`,
+        `    ClientAliveCountMax ${tunnelTiming.keepaliveCount}`,
         "",
     ].join("\n");
 }

@@ -24,10 +24,9 @@ export interface ControlPlane {
     /** Context name inside it. */
     readonly context: string;
     readonly server: string;
-    /** PEM files the node agent needs: the cluster CA, and a client cert/key for the node (CN=system:node:<nodeName>, O=system:nodes) */
+    /** PEM files the node agents need: the cluster CA, and a client cert/key for each node (CN=system:node:<nodeName>, O=system:nodes) */
     readonly caFile: string;
-    readonly nodeCertFile: string;
-    readonly nodeKeyFile: string;
+    readonly nodeCredentials: Readonly<Record<string, { readonly certFile: string; readonly keyFile: string }>>;
     /** The admin's client cert/key (O=system:masters), for the harness's own requests. */
     readonly adminCertFile: string;
     readonly adminKeyFile: string;
@@ -39,8 +38,8 @@ export interface ControlPlane {
 export interface ControlPlaneOptions {
     /** An address of the namespace's own: the API server's endpoint and the admin kubeconfig's server. */
     readonly advertiseAddress: string;
-    /** The one node's name, for its client certificate. */
-    readonly nodeName: string;
+    /** The nodes' names, for their client certificates. */
+    readonly nodeNames: readonly string[];
     /** The Services' range, e.g. 10.96.0.0/24: its first address is the `kubernetes` Service's. */
     readonly serviceCidr: string;
 }
@@ -61,11 +60,13 @@ interface Pki {
     readonly serverKey: string;
     readonly serviceAccountKey: string;
     readonly serviceAccountPub: string;
-    /** Client certificates by user: admin, controller-manager, scheduler, node. */
+    /** Client certificates by user: admin, controller-manager, scheduler. */
     readonly clients: Record<ClientName, { cert: string; key: string }>;
+    /** Each node's client certificate, by node name. */
+    readonly nodes: Record<string, { cert: string; key: string }>;
 }
 
-type ClientName = "admin" | "controller-manager" | "scheduler" | "node";
+type ClientName = "admin" | "controller-manager" | "scheduler";
 
 interface Component {
     readonly name: string;
@@ -130,19 +131,19 @@ async function makePki(dir: string, options: ControlPlaneOptions): Promise<Pki> 
     };
     const serviceAccountKey = file("service-account.key");
     const serviceAccountPub = file("service-account.pub");
-    const [server, admin, controllerManager, scheduler, node] = await Promise.all([
+    const [server, admin, controllerManager, scheduler] = await Promise.all([
         sign("apiserver", "/CN=kube-apiserver", "server"),
         sign("admin", "/O=system:masters/CN=e2e-admin", "client"),
         sign("controller-manager", "/CN=system:kube-controller-manager", "client"),
         sign("scheduler", "/CN=system:kube-scheduler", "client"),
-        sign("node", `/O=system:nodes/CN=system:node:${options.nodeName}`, "client"),
         // The service-account token key: RSA, as kube-apiserver signs tokens with RS256.
         mustExec(undefined, openssl, ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", serviceAccountKey])
             .then(() => mustExec(undefined, openssl, ["pkey", "-in", serviceAccountKey, "-pubout", "-out", serviceAccountPub])),
     ]);
     return {
         ca, caKey, serverCert: server.cert, serverKey: server.key, serviceAccountKey, serviceAccountPub,
-        clients: { admin, "controller-manager": controllerManager, scheduler, node },
+        clients: { admin, "controller-manager": controllerManager, scheduler },
+        nodes: Object.fromEntries(await Promise.all(options.nodeNames.map(async (name) => [name, await sign(`node-${name}`, `/O=system:nodes/CN=system:node:${name}`, "client")] as const))),
     };
 }
 
@@ -303,8 +304,7 @@ export async function startControlPlane(ns: Netns, dir: string, options: Control
         context,
         server,
         caFile: pki.ca,
-        nodeCertFile: pki.clients.node.cert,
-        nodeKeyFile: pki.clients.node.key,
+        nodeCredentials: Object.fromEntries(Object.entries(pki.nodes).map(([name, c]) => [name, { certFile: c.cert, keyFile: c.key }])),
         adminCertFile: pki.clients.admin.cert,
         adminKeyFile: pki.clients.admin.key,
         logs: logsText,

@@ -77,6 +77,12 @@ export interface NodeAgent {
     pod(namespace: string, prefix: string): RunningPod | undefined;
     /** Where the kubectl wrapper finds a container's environment: <dir>/<namespace>/<pod>/<container>.env */
     readonly execDir: string;
+    /** As a node's loss would: SIGKILL to every process of the pod's containers (or of these), none started again until revive. */
+    lose(namespace: string, podName: string, containers?: readonly string[]): void;
+    /** Starts again the containers that lose stopped. */
+    revive(namespace: string, podName: string): void;
+    /** A signal to every process of one container: SIGSTOP freezes it, SIGCONT thaws it. */
+    signal(namespace: string, podName: string, container: string, signal: NodeJS.Signals): void;
     /** Directory of the programs the containers run, for PATH. */
     readonly bin: string;
     /** What went wrong in the agent's loops (failed API calls, pods it could not start), for failure messages. */
@@ -92,6 +98,8 @@ export interface NodeAgentOptions {
     readonly adminApi: KubeApi;
     readonly home: Netns;
     readonly root: string;
+    /** Where tailscale keeps its state (a directory per TS_KUBE_SECRET), shared by the nodes as a Secret is. */
+    readonly stateRoot: string;
     readonly nodeName: string;
     /** The pods' address: they share the home namespace's network. */
     readonly nodeAddress: string;
@@ -131,6 +139,9 @@ interface Pod extends RunningPod {
     stopped: boolean;
     stopping?: Promise<void>;
     lastStatus: string;
+    /** Containers that lose() stopped: not started again until revive(). */
+    readonly lost: Set<string>;
+    relaunch?: (state: ContainerState) => void;
 }
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
@@ -205,7 +216,8 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
                 dirs.set(volume.name, pv.spec.hostPath.path);
                 continue;
             }
-            const dir = path.join(podDir, "volumes", volume.name);
+            // An emptyDir gets a short path: a unix socket's path (ssh's control socket) has 108 bytes at most.
+            const dir = volume.emptyDir ? path.join(options.root, "e", `${pod.metadata.uid.slice(0, 8)}-${volume.name}`) : path.join(podDir, "volumes", volume.name);
             fs.mkdirSync(dir, { recursive: true });
             if (fsGroup !== undefined) fs.chownSync(dir, 0, fsGroup);
             let files: Record<string, string> | undefined;
@@ -280,7 +292,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
             }
             if (c.image.includes("/tailscale:") && out.TS_KUBE_SECRET) {
                 // State in a directory named after the Secret, kept across pods as the Secret is.
-                out.TS_STATE_DIR = path.join(options.root, "state", namespace, out.TS_KUBE_SECRET);
+                out.TS_STATE_DIR = path.join(options.stateRoot, namespace, out.TS_KUBE_SECRET);
                 delete out.TS_KUBE_SECRET;
                 out.TS_SOCKET = path.join(podDir, `${c.name}.sock`);
                 fs.mkdirSync(out.TS_STATE_DIR, { recursive: true });
@@ -326,6 +338,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
             transitions: new Map(),
             stopped: false,
             lastStatus: "",
+            lost: new Set(),
         };
         pods.set(`${namespace}/${name}`, pod);
 
@@ -353,6 +366,11 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
                     state.ready = !state.spec.readinessProbe;
                     const exitCode = code ?? 128 + (os.constants.signals[signal!] ?? 9);
                     const ended: Terminated = { exitCode, reason: exitCode === 0 ? "Completed" : "Error", startedAt, finishedAt };
+                    if (pod.lost.has(state.spec.name)) {
+                        state.lastTerminated = ended;
+                        state.waiting = "NodeLost";
+                        return;
+                    }
                     if (exitCode === 0 ? restartPolicy !== "Always" || state.init : restartPolicy === "Never") {
                         state.terminated = { ...ended, message: terminationMessage(state, exitCode, output(), messageBefore) };
                         then?.(exitCode);
@@ -373,6 +391,10 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
         };
         // Init containers one at a time, each to success, then the containers. A failed one
         // that is not run again (restartPolicy Never) fails the pod.
+        pod.relaunch = (state) => {
+            state.restartCount++;
+            launch(state, `${state.current?.log() ?? ""}\n[node agent] ${state.spec.name} started again after the node came back\n`);
+        };
         const run = (next: number) => {
             if (next < initStates.length) {
                 launch(initStates[next], "", (exitCode) => exitCode === 0 && run(next + 1));
@@ -578,6 +600,27 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
         pod: (namespace, prefix) => [...pods.values()].find((p) => p.namespace === namespace && p.name.startsWith(prefix) && !p.stopped && !["Succeeded", "Failed"].includes(phaseOf(p))),
         execDir,
         bin,
+        lose(namespace, podName, containers) {
+            const pod = pods.get(`${namespace}/${podName}`);
+            if (!pod) throw new Error(`no pod ${namespace}/${podName} on ${nodeName}`);
+            for (const state of pod.states.filter((s) => !containers || containers.includes(s.spec.name))) {
+                pod.lost.add(state.spec.name);
+                if (state.current) for (const pid of processTree(state.current.process.pid!)) signalProcess(pid, "SIGKILL");
+            }
+        },
+        revive(namespace, podName) {
+            const pod = pods.get(`${namespace}/${podName}`);
+            if (!pod) throw new Error(`no pod ${namespace}/${podName} on ${nodeName}`);
+            for (const state of pod.states.filter((s) => pod.lost.has(s.spec.name))) {
+                pod.lost.delete(state.spec.name);
+                if (state.waiting === "NodeLost") pod.relaunch!(state);
+            }
+        },
+        signal(namespace, podName, container, signal) {
+            const state = pods.get(`${namespace}/${podName}`)?.states.find((s) => s.spec.name === container);
+            if (!state?.current) throw new Error(`no container ${container} running in ${namespace}/${podName} on ${nodeName}`);
+            for (const pid of processTree(state.current.process.pid!)) signalProcess(pid, signal);
+        },
         notes: () => problems.join("\n"),
         async stop() {
             running = false;
@@ -586,6 +629,36 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
             if (problems.length) console.log(`node agent notes:\n${problems.join("\n")}`);
         },
     };
+}
+
+/** A process and all its descendants, parents first (from /proc). */
+function processTree(root: number): number[] {
+    const children = new Map<number, number[]>();
+    for (const entry of fs.readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+            const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+            const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+            children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+        } catch {
+            // it ended meanwhile
+        }
+    }
+    const tree: number[] = [];
+    for (let queue = [root]; queue.length;) {
+        const pid = queue.shift()!;
+        tree.push(pid);
+        queue.push(...(children.get(pid) ?? []));
+    }
+    return tree;
+}
+
+function signalProcess(pid: number, signal: NodeJS.Signals): void {
+    try {
+        process.kill(pid, signal);
+    } catch {
+        // it ended meanwhile
+    }
 }
 
 /** A file's modification time, undefined if there is none. */

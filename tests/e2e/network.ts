@@ -2,7 +2,9 @@
 //
 //   device (172.16.2.2) ──┐                     ┌── home (172.16.1.2): headscale, the router,
 //                         ├── wan ── VPS (VM) ──┤     "pulumi up", a cluster subnet 10.42.0.0/24
-//                         │  (no forwarding)    └── lan (192.168.1.10, behind home): a service
+//                         │  (no forwarding)    ├── lan (192.168.1.10, behind home): a service
+//                         │                     └── home2 (172.16.3.2, behind home): a second
+//                         │                           Node's pods (a second router)
 //
 // "wan" holds QEMU, whose port forwards listen on its 127.0.0.1 only; the VPS's address is
 // DNAT-ed there (and the source made 127.0.0.1: the guest sees every client as 10.0.2.2). wan forwards nothing between home and device: like two NATed networks, they
@@ -17,6 +19,8 @@ export const vpsAddress = "10.0.2.15";
 export const lanServiceAddress = "192.168.1.10";
 /** home's address on its link to wan: the cluster's API server and its Node. */
 export const homeAddress = "172.16.1.2";
+/** The second Node's address, on its link to home (home routes for it, as a home LAN would). */
+export const home2Address = "172.16.3.2";
 export const clusterServiceAddress = "10.42.0.1";
 
 export interface Forward {
@@ -31,6 +35,7 @@ export interface World {
     readonly wan: Netns;
     readonly home: Netns;
     readonly lan: Netns;
+    readonly home2: Netns;
     readonly device: Netns;
     destroy(): void;
 }
@@ -73,12 +78,18 @@ export function createWorld(hostname: string, forwards: readonly Forward[]): Wor
         const home = make("ovl-home");
         const lan = make("ovl-lan");
         const device = make("ovl-dev");
+        const home2 = make("ovl-home2");
         link(wan, "home0", "172.16.1.1/24", home, "wan0", `${homeAddress}/24`);
         link(wan, "dev0", "172.16.2.1/24", device, "wan0", "172.16.2.2/24");
         link(home, "lan0", "192.168.1.1/24", lan, "eth0", `${lanServiceAddress}/24`);
         ip(home, "route", "add", "default", "via", "172.16.1.1");
         ip(device, "route", "add", "default", "via", "172.16.2.1");
         ip(lan, "route", "add", "default", "via", "192.168.1.1");
+        link(home, "home2", "172.16.3.1/24", home2, "home0", `${home2Address}/24`);
+        ip(home2, "route", "add", "default", "via", "172.16.3.1");
+        must(home, "sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
+        // Replies from QEMU to the second node go back through home.
+        ip(wan, "route", "add", "172.16.3.0/24", "via", homeAddress);
         // The cluster's own range, reachable in home, never advertised.
         ip(home, "link", "add", "cluster0", "type", "veth", "peer", "name", "cluster1");
         ip(home, "addr", "add", `${clusterServiceAddress}/24`, "dev", "cluster0");
@@ -113,9 +124,9 @@ export function createWorld(hostname: string, forwards: readonly Forward[]): Wor
             "",
         ].join("\n"));
 
-        for (const ns of [home, device]) names(ns, { [hostname]: vpsAddress });
+        for (const ns of [home, home2, device]) names(ns, { [hostname]: vpsAddress });
         return {
-            wan, home, lan, device,
+            wan, home, lan, home2, device,
             destroy() {
                 for (const ns of made.reverse()) ns.destroy();
             },

@@ -24,14 +24,14 @@ import { backupAuthorizedKeysPath, backupChroot, backupSshdDropInPath, backupSto
 import { stepFiles } from "../../components/vps/steps";
 import { backupNamePattern } from "../../config/keys";
 import { placeholderKeypair } from "../../plan/placeholderKeys";
-import { captureOutput, waitUntil } from "../helpers/netns";
+import { captureOutput, Netns, waitUntil } from "../helpers/netns";
 import { repoRoot } from "../helpers/stack";
 import { requireTool, toolsDir } from "../helpers/tools";
 import { ControlPlane, startControlPlane } from "./controlPlane";
 import { exec, mustExec, Result } from "./exec";
 import { kubeApi } from "./kubeApi";
 import { NodeAgent, startNodeAgent } from "./kubelet";
-import { clusterServiceAddress, createWorld, Forward, homeAddress, lanServiceAddress, vpsAddress, World } from "./network";
+import { clusterServiceAddress, createWorld, Forward, home2Address, homeAddress, lanServiceAddress, vpsAddress, World } from "./network";
 import { mustPulumi, PulumiProject, pulumiProject } from "./pulumiCli";
 import { Connection, sshArgs } from "./ssh";
 import { bootVm, readImage, Vm, VmImage } from "./vm";
@@ -41,7 +41,11 @@ const hostname = "headscale.example.com";
 const namespace = "overlay";
 const stack = "e2e";
 const nodeName = "home-node";
+/** The second Node, there while the stack runs two routers. */
+const node2Name = "home-node-2";
 const servicePort = 8000;
+/** The LAN route of the example stack, which the routers advertise. */
+const lanRoute = "192.168.1.0/24";
 const lanUrl = `http://${lanServiceAddress}:${servicePort}/`;
 const clusterUrl = `http://${clusterServiceAddress}:${servicePort}/`;
 // Where build-vm-image.sh left the image (npm run test:e2e builds it first).
@@ -61,6 +65,9 @@ let image: VmImage;
 let vm: Vm;
 let cluster: ControlPlane;
 let node: NodeAgent;
+/** The second Node, while the stack runs two routers. */
+let node2: NodeAgent | undefined;
+let startNode: (name: string, ns: Netns, address: string) => Promise<NodeAgent>;
 let project: PulumiProject;
 let kubectlEnv: NodeJS.ProcessEnv;
 let built = false;
@@ -161,6 +168,83 @@ async function routerPod(): Promise<any> {
     const list = JSON.parse((await kubectl(`--namespace=${namespace}`, "get", "pods", "--selector=app.kubernetes.io/name=subnet-router", "--output=json")).stdout);
     assert.equal(list.items.length, 1, "one router pod");
     return list.items[0];
+}
+
+/** Each node's routes as headscale lists them: approved, and the ones it serves as primary (`subnet_routes`). */
+async function routeTable(): Promise<{ name: string; id: string; approved: string[]; primary: string[]; online: boolean }[]> {
+    const nodes = JSON.parse((await headscaleCli("nodes", "list", "--output", "json")).stdout) as any[];
+    return nodes.map((n) => ({
+        name: String(n.given_name ?? n.name),
+        id: String(n.id),
+        approved: (n.approved_routes ?? []).map(String),
+        primary: (n.subnet_routes ?? []).map(String),
+        online: n.online === true,
+    }));
+}
+
+/** The router node that serves the LAN route now, by headscale. */
+async function primaryRouter(): Promise<string | undefined> {
+    return (await routeTable()).find((n) => n.primary.includes(lanRoute))?.name;
+}
+
+/** A router's Deployment from its node name: home-router → subnet-router, home-router-1 → subnet-router-1. */
+function deploymentOf(nodeNameInHeadscale: string): string {
+    return nodeNameInHeadscale.replace(/^home-router/, "subnet-router");
+}
+
+/** A router's running pod: its name and the node agent that runs it. */
+async function routerPodOf(deployment: string): Promise<{ name: string; agent: NodeAgent; nodeName: string }> {
+    const list = JSON.parse((await kubectl(`--namespace=${namespace}`, "get", "pods", `--selector=app.kubernetes.io/name=${deployment}`, "--output=json")).stdout);
+    const pod = list.items.find((p: any) => !p.metadata.deletionTimestamp);
+    assert.ok(pod, `no pod of ${deployment}`);
+    const agent = pod.spec.nodeName === node2Name ? node2! : node;
+    return { name: pod.metadata.name, agent, nodeName: pod.spec.nodeName };
+}
+
+/** Which router's tunnel container last said that it holds the VPS's port. */
+async function tunnelHolder(deployments: readonly string[]): Promise<string | undefined> {
+    for (const d of deployments) {
+        const pod = await routerPodOf(d);
+        const log = pod.agent.pods.get(`${namespace}/${pod.name}`)?.containers.find((c) => c.name === "tunnel")?.log() ?? "";
+        const last = log.split("\n").filter((l) => /^overlay: /.test(l)).at(-1) ?? "";
+        if (/^overlay: this router holds the tunnel/.test(last)) return d;
+    }
+    return undefined;
+}
+
+/** headscale's /health through the VPS (nginx, then the tunnel), from the device. */
+async function headscaleThroughVps(): Promise<boolean> {
+    const r = await exec(world.device, "curl", ["-sf", "--max-time", "3", "--cacert", path.join(ca, "ca.pem"), `https://${hostname}/health`], { timeoutMs: 10_000 });
+    return r.status === 0;
+}
+
+/** Polls the LAN from the device until stopped: how many tries got through, how many did not, and the longest run without an answer. */
+function watchLan(): { stop(): Promise<{ ok: number; failed: number; longestGapMs: number }> } {
+    let running = true;
+    let ok = 0;
+    let failed = 0;
+    let lastOk = Date.now();
+    let longestGapMs = 0;
+    const loop = (async () => {
+        while (running) {
+            const started = Date.now();
+            if ((await deviceReaches(lanUrl, 3)) === "lan-service") {
+                ok++;
+                longestGapMs = Math.max(longestGapMs, Date.now() - lastOk);
+                lastOk = Date.now();
+            } else {
+                failed++;
+            }
+            await new Promise((resolve) => setTimeout(resolve, Math.max(0, 500 - (Date.now() - started))));
+        }
+    })();
+    return {
+        async stop() {
+            running = false;
+            await loop;
+            return { ok, failed, longestGapMs: Math.max(longestGapMs, failed ? Date.now() - lastOk : 0) };
+        },
+    };
 }
 
 /** A test CA and a certificate for hostname: the "provided" TLS mode's inputs. */
@@ -288,6 +372,7 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
     watchdog.unref();
 
     async function cleanup() {
+        await node2?.stop();
         await node?.stop();
         cluster?.stop();
         vm?.stop();
@@ -302,29 +387,32 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         world = createWorld(hostname, forwards);
         // Cluster DNS for the tunnel's target: the Service's pods share home's network.
         fs.appendFileSync(path.join(world.home.etc, "hosts"), `127.0.0.1 headscale.${namespace}.svc\n`);
+        fs.appendFileSync(path.join(world.home2.etc, "hosts"), `${homeAddress} headscale.${namespace}.svc\n`);
         world.lan.start(process.execPath, [path.join(__dirname, "httpService.js"), lanServiceAddress, String(servicePort), "lan-service"]);
         world.home.start(process.execPath, [path.join(__dirname, "httpService.js"), clusterServiceAddress, String(servicePort), "cluster-service"]);
 
         const vmStarted = Date.now();
         const booting = bootVm(image, path.join(run, "vm"), world.wan, forwards);
         const clusterStarted = Date.now();
-        cluster = await startControlPlane(world.home, path.join(run, "cluster"), { advertiseAddress: homeAddress, nodeName, serviceCidr: "10.96.0.0/24" });
+        cluster = await startControlPlane(world.home, path.join(run, "cluster"), { advertiseAddress: homeAddress, nodeNames: [nodeName, node2Name], serviceCidr: "10.96.0.0/24" });
         report(`control plane: ready ${elapsed(Date.now() - clusterStarted)} after start`);
         // This process reaches the API server in home through a Unix socket relayed into it.
         const apiSocket = path.join(run, "apiserver.sock");
         world.home.start(requireTool("socat"), [`UNIX-LISTEN:${apiSocket},fork,mode=600`, "TCP:127.0.0.1:6443"]);
         assert.ok(await waitUntil(() => fs.existsSync(apiSocket), 10_000), "the API server relay did not start");
         const client = (cert: string, key: string) => kubeApi({ server: "https://127.0.0.1:6443", socketPath: apiSocket, caFile: cluster.caFile, certFile: cert, keyFile: key });
-        node = await startNodeAgent({
-            api: client(cluster.nodeCertFile, cluster.nodeKeyFile),
+        startNode = (name, ns, address) => startNodeAgent({
+            api: client(cluster.nodeCredentials[name].certFile, cluster.nodeCredentials[name].keyFile),
             adminApi: client(cluster.adminCertFile, cluster.adminKeyFile),
-            home: world.home,
-            root: path.join(run, "node"),
-            nodeName,
-            nodeAddress: homeAddress,
+            home: ns,
+            root: path.join(run, name),
+            stateRoot: path.join(run, "tailscale-state"),
+            nodeName: name,
+            nodeAddress: address,
             // The router trusts the test CA (its manifest already keeps its logs to itself).
             extraEnv: { SSL_CERT_FILE: path.join(ca, "ca.pem") },
         });
+        node = await startNode(nodeName, world.home, homeAddress);
 
         // kubectl for the program and this test: the real one, but `exec` runs in the node's processes.
         const wrapperDir = path.join(run, "kubectl-wrapper");
@@ -350,7 +438,7 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
     after(async () => {
         if (process.env.OVERLAY_E2E_KEEP && world) {
             // For a person debugging: keep everything up a while (the watchdog still applies).
-            console.log(`kept for 10 minutes: namespaces ${[world.wan, world.home, world.lan, world.device].map((n) => n.name).join(" ")}; run directory ${run}`);
+            console.log(`kept for 10 minutes: namespaces ${[world.wan, world.home, world.lan, world.home2, world.device].map((n) => n.name).join(" ")}; run directory ${run}`);
             await new Promise((resolve) => setTimeout(resolve, 600_000));
         }
         clearTimeout(watchdog);
@@ -610,7 +698,9 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
     it("fault: the tunnel's ssh is killed; autossh restores it and the device reaches the LAN again", async () => {
         needUp();
         const tunnel = node.pod(namespace, "subnet-router")!.containers.find((c) => c.name === "tunnel")!;
-        const sshPid = async () => (await exec(undefined, "pgrep", ["-P", String(tunnel.process.pid), "-x", "ssh"])).stdout.trim();
+        // hold-tunnel.sh → autossh → ssh (the script's own `ssh -O` calls are short-lived children of the script).
+        const autossh = (await exec(undefined, "pgrep", ["-P", String(tunnel.process.pid), "-x", "autossh"])).stdout.trim();
+        const sshPid = async () => (await exec(undefined, "pgrep", ["-P", autossh, "-x", "ssh"])).stdout.trim();
         const before = await sshPid();
         assert.match(before, /^\d+$/, "autossh's ssh child");
         const killed = Date.now();
@@ -889,6 +979,144 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         assert.ok(backupAt < statefulSetAt, "the backup comes before the StatefulSet's change");
         await setConfig("headscaleImage", "ghcr.io/juanfont/headscale:0.29.2");
         await mustPulumi(project, ["preview", "--stack", stack, "--expect-no-changes"], { timeoutMs: 300_000 });
+    });
+
+    it("routerReplicas 2: pulumi up adds a second router on the second node, restarting neither the first nor headscale; both register with their routes approved, and one is primary", async () => {
+        needUp();
+        node2 = await startNode(node2Name, world.home2, home2Address);
+        const routerBefore = await routerPod();
+        const headscaleBefore = (await pod("headscale-0")).metadata.uid;
+        await setConfig("routerReplicas", "2");
+        const lan = watchLan();
+        const started = Date.now();
+        const r = await mustPulumi(project, ["up", "--stack", stack, "--yes"], { timeoutMs: 600_000 });
+        const during = await lan.stop();
+        const changed = changedResources(r.stdout);
+        report(`routerReplicas 2: pulumi up ${elapsed(Date.now() - started)}; the device reached the LAN ${during.ok} times, failed ${during.failed}; changed:\n    ${changed.join("\n    ")}`);
+        const names = [...new Set(changed.map((l) => l.split(" ")[2]))];
+        assert.deepEqual(names.filter((n) => !/^(router-1-(deployment|node-removal|routes|routes-find-node|routes-approve)|router-pdb|router-role|headscale-networkpolicy|overlay-e2e)$/.test(n)), [], changed.join("\n"));
+        const routerAfter = await routerPod();
+        assert.equal(routerAfter.metadata.uid, routerBefore.metadata.uid, "router 0 kept its pod");
+        assert.deepEqual(routerAfter.status.containerStatuses.map((c: any) => c.restartCount), [0, 0], "router 0 restarted nothing");
+        assert.equal((await pod("headscale-0")).metadata.uid, headscaleBefore, "headscale kept its pod");
+
+        let table: Awaited<ReturnType<typeof routeTable>> = [];
+        const settled = await waitUntil(async () => {
+            table = (await routeTable()).filter((n) => n.name.startsWith("home-router"));
+            return table.length === 2 && table.every((n) => n.approved.includes(lanRoute) && n.online) && table.filter((n) => n.primary.includes(lanRoute)).length === 1;
+        }, 120_000, 2_000);
+        assert.ok(settled, `two routers, approved, one primary: ${JSON.stringify(table)}`);
+        assert.deepEqual(table.map((n) => n.name).sort(), ["home-router", "home-router-1"]);
+        const listing = (await headscaleCli("nodes", "list-routes")).stdout.replace(/\x1b\[[0-9;]*m/g, "");
+        report(`  headscale nodes list-routes (the README's kubectl line):\n${listing.trimEnd().split("\n").map((l) => `      ${l}`).join("\n")}`);
+        report(`  the tunnel is held by ${await tunnelHolder(["subnet-router", "subnet-router-1"])}`);
+        const placement = await Promise.all(["subnet-router", "subnet-router-1"].map(async (d) => (await routerPodOf(d)).nodeName));
+        assert.deepEqual(placement, [nodeName, node2Name], "one router on each node");
+        await untilDeviceReachesLan(60_000);
+    });
+
+    let killed = "";
+    let survivor = "";
+    it("failover: the primary router's processes killed, as a node loss would: the other serves the LAN, and takes the tunnel if the killed one held it", async () => {
+        needUp();
+        const routers = ["subnet-router", "subnet-router-1"];
+        const primary = deploymentOf((await primaryRouter())!);
+        const other = routers.find((d) => d !== primary)!;
+        // Let the primary hold the tunnel too, so that killing it measures both failovers.
+        const holder = await tunnelHolder(routers);
+        if (holder !== primary) {
+            const h = await routerPodOf(holder!);
+            const started = Date.now();
+            h.agent.lose(namespace, h.name, ["tunnel"]);
+            assert.ok(await waitUntil(async () => (await tunnelHolder(routers)) === primary, 30_000, 250), "the primary did not take the tunnel");
+            report(`tunnel takeover (the holder's tunnel container killed): the other router held the port after ${elapsed(Date.now() - started)}`);
+            h.agent.revive(namespace, h.name);
+        }
+        await untilDeviceReachesLan(60_000);
+        const victim = await routerPodOf(primary);
+        const killedAt = Date.now();
+        victim.agent.lose(namespace, victim.name);
+        const [lanMs, tunnelMs] = await Promise.all([
+            untilDeviceReachesLan(90_000),
+            (async () => {
+                assert.ok(await waitUntil(headscaleThroughVps, 90_000, 250), "headscale did not answer through the VPS again");
+                return Date.now() - killedAt;
+            })(),
+        ]);
+        report(`failover, the primary (${primary}, holding the tunnel) killed: the device reached the LAN again after ${elapsed(lanMs)} (goal 15 s); headscale answered through the VPS again after ${elapsed(tunnelMs)} (goal 30 s)`);
+        assert.equal(deploymentOf((await primaryRouter()) ?? ""), other, "the other router is primary");
+        assert.equal(await tunnelHolder([other]), other, "the other router holds the tunnel");
+        killed = primary;
+        survivor = other;
+    });
+
+    it("the killed router comes back as a standby: the device keeps the LAN while it rejoins, and the primary role stays where it is", async () => {
+        needUp();
+        assert.ok(killed, "the failover test ran");
+        const back = await routerPodOf(killed);
+        const lan = watchLan();
+        const started = Date.now();
+        back.agent.revive(namespace, back.name);
+        const nodeOfKilled = killed.replace(/^subnet-router/, "home-router");
+        assert.ok(await waitUntil(async () => (await routeTable()).find((n) => n.name === nodeOfKilled)?.online === true, 90_000, 1_000), `${nodeOfKilled} did not come back online`);
+        await new Promise((resolve) => setTimeout(resolve, 15_000));
+        const during = await lan.stop();
+        report(`rejoin: ${killed} online again after ${elapsed(Date.now() - started - 15_000)}; over ${elapsed(Date.now() - started)} the device reached the LAN ${during.ok} times, failed ${during.failed}`);
+        assert.equal(during.failed, 0, "the device lost the LAN while the router rejoined");
+        assert.equal(deploymentOf((await primaryRouter()) ?? ""), survivor, "the recovered router did not take the primary role back");
+    });
+
+    it("zombie: the primary's tailscale frozen (SIGSTOP), its control session open but forwarding nothing: headscale's HA probe moves the primary role, and the device reaches the LAN again", async () => {
+        needUp();
+        const zombie = await routerPodOf(survivor);
+        const frozenAt = Date.now();
+        zombie.agent.signal(namespace, zombie.name, "tailscale", "SIGSTOP");
+        try {
+            const lanMs = await untilDeviceReachesLan(120_000);
+            const moved = await waitUntil(async () => deploymentOf((await primaryRouter()) ?? "") === killed, 60_000, 1_000);
+            report(`zombie (${survivor}'s tailscale frozen; probe every 10 s, 5 s timeout; the tunnel held by ${await tunnelHolder([killed, survivor])}): the device reached the LAN again after ${elapsed(lanMs)}`);
+            assert.ok(moved, `the primary role did not move to ${killed}`);
+            const frozen = (await routeTable()).find((n) => deploymentOf(n.name) === survivor)!;
+            assert.equal(frozen.online, true, "the zombie kept its control session (online), so only the probe could move the primary role");
+            assert.ok(Date.now() - frozenAt > 0);
+        } catch (err) {
+            zombie.agent.signal(namespace, zombie.name, "tailscale", "SIGCONT");
+            throw err;
+        }
+    });
+
+    it("the frozen router thawed rejoins without flapping: the device keeps the LAN, and the primary role stays", async () => {
+        needUp();
+        const zombie = await routerPodOf(survivor);
+        const lan = watchLan();
+        zombie.agent.signal(namespace, zombie.name, "tailscale", "SIGCONT");
+        await new Promise((resolve) => setTimeout(resolve, 25_000));
+        const during = await lan.stop();
+        report(`thawed: over 25 s the device reached the LAN ${during.ok} times, failed ${during.failed}`);
+        assert.equal(during.failed, 0, "the device lost the LAN while the thawed router rejoined");
+        assert.equal(deploymentOf((await primaryRouter()) ?? ""), killed, "the thawed router did not take the primary role back");
+    });
+
+    it("routerReplicas back to 1: the second router's node is deleted from headscale and its state Secret goes; the device keeps the LAN throughout", async () => {
+        needUp();
+        const holderBefore = await tunnelHolder(["subnet-router", "subnet-router-1"]);
+        await setConfig("routerReplicas", "1");
+        const lan = watchLan();
+        const started = Date.now();
+        const r = await mustPulumi(project, ["up", "--stack", stack, "--yes"], { timeoutMs: 600_000 });
+        await untilDeviceReachesLan(60_000);
+        const during = await lan.stop();
+        const changed = changedResources(r.stdout);
+        report(`routerReplicas 1: pulumi up ${elapsed(Date.now() - started)} (the tunnel was held by ${holderBefore}); the device reached the LAN ${during.ok} times, failed ${during.failed}, longest gap ${elapsed(during.longestGapMs)}; changed:\n    ${changed.join("\n    ")}`);
+        assert.match(r.stdout, /deleted the node 'home-router-1' \(id \d+\) from headscale/);
+        assert.deepEqual((await routeTable()).map((n) => n.name).filter((n) => n.startsWith("home-router")), ["home-router"], "no stale node left");
+        const secret = await exec(world.home, "kubectl", ["--kubeconfig", cluster.kubeconfig, "--context", cluster.context, `--namespace=${namespace}`, "get", "secret", "subnet-router-1-state"], { env: kubectlEnv });
+        assert.notEqual(secret.status, 0, "the second router's state Secret is gone");
+        assert.equal(during.failed, 0, "the device lost the LAN during the scale-down");
+        await mustPulumi(project, ["preview", "--stack", stack, "--expect-no-changes"], { timeoutMs: 300_000 });
+        await node2!.stop();
+        await kubectl("delete", "node", node2Name);
+        node2 = undefined;
     });
 
     it("pulumi stack export holds no private key, preauth key or TLS key in plain text", async () => {
