@@ -13,6 +13,8 @@ export interface RecordedResource {
     readonly dependencies: string[];
     readonly provider: string;
     readonly additionalSecretOutputs: string[];
+    /** The resource whose deletion makes this one's delete unnecessary ("" for none). */
+    readonly deletedWith: string;
     /** Inputs in wire form: see values.ts. */
     readonly inputs: unknown;
 }
@@ -25,6 +27,7 @@ interface RegisterResourceRequest {
     getDependenciesList(): string[];
     getProvider(): string;
     getAdditionalsecretoutputsList(): string[];
+    getDeletedwith(): string;
     getObject(): { toJavaScript(): unknown } | undefined;
 }
 
@@ -66,6 +69,7 @@ export async function startRecording(project: string, stack: string): Promise<Re
                     dependencies: req.getDependenciesList(),
                     provider: req.getProvider(),
                     additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+                    deletedWith: req.getDeletedwith(),
                     inputs: req.getObject()?.toJavaScript() ?? {},
                 });
             }

@@ -111,7 +111,7 @@ describe("routerReplicas", () => {
         }
     });
 
-    it("removes a router's node and state Secret from headscale only after its Deployment is gone", () => {
+    it("removes a router's node and state Secret from headscale only after its Deployment is gone, and not on pulumi destroy", () => {
         for (const i of [1, 2]) {
             const removal = three.resources.find((r) => r.name === `router-${i}-node-removal`)!;
             const inputs = three.inputs(`router-${i}-node-removal`);
@@ -120,6 +120,8 @@ describe("routerReplicas", () => {
             assert.match(inputs.stdin, /nodes", "delete", "--identifier"/);
             const deployment = three.resources.find((r) => r.name === `router-${i}-deployment`)!;
             assert.ok(deployment.dependencies.includes(removal.urn), "the Deployment depends on its removal, so it is deleted first");
+            const statefulSet = three.resources.find((r) => r.name === "headscale-statefulset")!;
+            assert.equal(removal.deletedWith, statefulSet.urn, "skipped when headscale goes too (pulumi destroy keeps the nodes with the data)");
         }
     });
 });
