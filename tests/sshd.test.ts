@@ -8,9 +8,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { autosshEnvironment, knownHostsLine, tunnelCommand, tunnelTiming, tunnelUser } from "../components/router/tunnel";
-import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../components/vps/sshd";
-import { addSystemUser, captureOutput, createNetns, Netns, waitUntil } from "./helpers/netns";
+import { autosshEnvironment, tunnelCommand, tunnelTiming, tunnelUser } from "../components/router/tunnel";
+import { captureOutput, createNetns, Netns, waitUntil } from "./helpers/netns";
+import { startTunnelSshd } from "./helpers/tunnelSshd";
 import { requireTool } from "./helpers/tools";
 
 const tunnelPort = 8080;
@@ -18,8 +18,8 @@ const backendPort = 9000;
 let ns: Netns;
 let sshdLog: () => string;
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-sshd-"));
-const clientKey = path.join(scratch, "id_ed25519");
-const knownHosts = path.join(scratch, "known_hosts");
+let clientKey: string;
+let knownHosts: string;
 
 const sshBase = () => [
     "-i", clientKey, "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null",
@@ -34,47 +34,12 @@ function get(port: number): string {
 
 describe("the tunnel endpoint under the real sshd", () => {
     before(async () => {
-        for (const tool of ["ssh", "ssh-keygen", "autossh", "curl"]) requireTool(tool);
-        assert.ok(fs.existsSync("/usr/sbin/sshd"), "openssh-server is not installed: apt-get install openssh-server");
+        for (const tool of ["autossh", "curl"]) requireTool(tool);
         ns = createNetns("ovl-sshd");
-
-        // The namespace's /etc/ssh: a main config like Debian's, plus our two files.
-        const etcSsh = path.join(ns.etc, "ssh");
-        fs.mkdirSync(path.join(etcSsh, "sshd_config.d"), { recursive: true, mode: 0o755 });
-        spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(etcSsh, "ssh_host_ed25519_key")]);
-        fs.writeFileSync(path.join(etcSsh, "sshd_config"), [
-            "Include /etc/ssh/sshd_config.d/*.conf",
-            "HostKey /etc/ssh/ssh_host_ed25519_key",
-            "KbdInteractiveAuthentication no",
-            "UsePAM yes",
-            "X11Forwarding yes",
-            "PrintMotd no",
-            "PidFile none",
-            "LogLevel DEBUG1",
-            "AcceptEnv LANG LC_*",
-            "",
-        ].join("\n"));
-        spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", clientKey]);
-        const publicKey = fs.readFileSync(`${clientKey}.pub`, "utf8");
-        fs.writeFileSync(path.join(ns.etc, sshdDropInPath.replace(/^\/etc\//, "")), renderSshdDropIn({ tunnelPort }));
-        fs.mkdirSync(path.join(ns.etc, path.dirname(authorizedKeysPath).replace(/^\/etc\//, "")), { mode: 0o755 });
-        fs.writeFileSync(path.join(ns.etc, authorizedKeysPath.replace(/^\/etc\//, "")), renderAuthorizedKeys({ publicKey, tunnelPort }), { mode: 0o644 });
-        fs.writeFileSync(knownHosts, knownHostsLine("127.0.0.1", 22, fs.readFileSync(path.join(etcSsh, "ssh_host_ed25519_key.pub"), "utf8")));
-
-        // The tunnel user exists only inside the namespace, as the VPS step creates it.
-        addSystemUser(ns, tunnelUser, 64999, "overlay SSH reverse tunnel");
-        fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
-
-        const check = ns.run("/usr/sbin/sshd", ["-t", "-f", "/etc/ssh/sshd_config"]);
-        assert.equal(check.status, 0, `sshd -t: ${check.stderr}`);
-        // sshd logs to a file: a pipe, undrained while the test waits on a client, would stall it.
-        const logFile = path.join(scratch, "sshd.log");
-        ns.start("/usr/sbin/sshd", ["-D", "-E", logFile, "-f", "/etc/ssh/sshd_config"]);
-        sshdLog = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "");
+        ({ clientKey, knownHosts, log: sshdLog } = await startTunnelSshd(ns, scratch, { tunnelPort }));
         const backend = ns.start(process.execPath, ["-e", `require("http").createServer((q, s) => s.end("backend-ok")).listen(${backendPort}, "127.0.0.1")`]);
         captureOutput(backend);
         assert.ok(await waitUntil(() => get(backendPort) === "backend-ok", 10_000), "the test backend did not start");
-        assert.ok(await waitUntil(() => ns.run("ssh-keyscan", ["-p", "22", "127.0.0.1"], { timeoutMs: 5000 }).stdout.includes("ssh-ed25519"), 10_000), `sshd did not start:\n${sshdLog()}`);
     });
 
     after(() => {

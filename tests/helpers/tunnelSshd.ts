@@ -1,0 +1,66 @@
+// The real OpenSSH server as the VPS's tunnel endpoint, in a network namespace of the caller's:
+// a main config like Debian's plus the rendered drop-in and authorized_keys at their real
+// paths, the tunnel user, a client key for it and a known_hosts line pinning the host key.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { knownHostsLine, tunnelUser } from "../../components/router/tunnel";
+import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../../components/vps/sshd";
+import { addSystemUser, Netns, waitUntil } from "./netns";
+import { requireTool } from "./tools";
+
+export interface TunnelSshd {
+    /** The tunnel user's private key file. */
+    readonly clientKey: string;
+    /** A known_hosts file pinning this sshd on 127.0.0.1:22. */
+    readonly knownHosts: string;
+    /** sshd's log (LogLevel as given). */
+    log(): string;
+}
+
+/**
+ * Starts sshd on the namespace's 127.0.0.1:22 and waits until it answers. `openFiles` sets its
+ * soft limit of open files, as systemd's 1024 does for ssh.service on a VPS.
+ */
+export async function startTunnelSshd(ns: Netns, dir: string, options: { tunnelPort: number; logLevel?: string; openFiles?: number }): Promise<TunnelSshd> {
+    for (const tool of ["ssh", "ssh-keygen", "ssh-keyscan"]) requireTool(tool);
+    assert.ok(fs.existsSync("/usr/sbin/sshd"), "openssh-server is not installed: apt-get install openssh-server");
+    const etcSsh = path.join(ns.etc, "ssh");
+    fs.mkdirSync(path.join(etcSsh, "sshd_config.d"), { recursive: true, mode: 0o755 });
+    spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(etcSsh, "ssh_host_ed25519_key")]);
+    fs.writeFileSync(path.join(etcSsh, "sshd_config"), [
+        "Include /etc/ssh/sshd_config.d/*.conf",
+        "HostKey /etc/ssh/ssh_host_ed25519_key",
+        "KbdInteractiveAuthentication no",
+        "UsePAM yes",
+        "X11Forwarding yes",
+        "PrintMotd no",
+        "PidFile none",
+        `LogLevel ${options.logLevel ?? "DEBUG1"}`,
+        "AcceptEnv LANG LC_*",
+        "",
+    ].join("\n"));
+    const clientKey = path.join(dir, "id_ed25519");
+    const knownHosts = path.join(dir, "known_hosts");
+    spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", clientKey]);
+    const publicKey = fs.readFileSync(`${clientKey}.pub`, "utf8");
+    fs.writeFileSync(path.join(ns.etc, sshdDropInPath.replace(/^\/etc\//, "")), renderSshdDropIn({ tunnelPort: options.tunnelPort }));
+    fs.mkdirSync(path.join(ns.etc, path.dirname(authorizedKeysPath).replace(/^\/etc\//, "")), { mode: 0o755 });
+    fs.writeFileSync(path.join(ns.etc, authorizedKeysPath.replace(/^\/etc\//, "")), renderAuthorizedKeys({ publicKey, tunnelPort: options.tunnelPort }), { mode: 0o644 });
+    fs.writeFileSync(knownHosts, knownHostsLine("127.0.0.1", 22, fs.readFileSync(path.join(etcSsh, "ssh_host_ed25519_key.pub"), "utf8")));
+
+    // The tunnel user exists only inside the namespace, as the VPS step creates it.
+    addSystemUser(ns, tunnelUser, 64999, "overlay SSH reverse tunnel");
+    fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+
+    const check = ns.run("/usr/sbin/sshd", ["-t", "-f", "/etc/ssh/sshd_config"]);
+    assert.equal(check.status, 0, `sshd -t: ${check.stderr}`);
+    // sshd logs to a file: a pipe, undrained while a test waits on a client, would stall it.
+    const logFile = path.join(dir, "sshd.log");
+    const limit = options.openFiles ? `ulimit -Sn ${options.openFiles} && ` : "";
+    ns.start("sh", ["-c", `${limit}exec /usr/sbin/sshd -D -E "$0" -f /etc/ssh/sshd_config`, logFile]);
+    const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "");
+    assert.ok(await waitUntil(() => ns.run("ssh-keyscan", ["-p", "22", "127.0.0.1"], { timeoutMs: 5000 }).stdout.includes("ssh-ed25519"), 10_000), `sshd did not start:\n${log()}`);
+    return { clientKey, knownHosts, log };
+}
