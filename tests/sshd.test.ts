@@ -123,6 +123,9 @@ describe("the tunnel endpoint under the real sshd", () => {
         const a = router(backendPort, "one.ssh");
         try {
             assert.ok(await waitUntil(() => get(tunnelPort) === "backend-ok", 20_000), `the tunnel was not established:\n${a.log()}`);
+            // AES-GCM where the CPU has AES instructions, else OpenSSH's default, chacha20-poly1305.
+            const aes = /\baes\b/.test(fs.readFileSync("/proc/cpuinfo", "utf8"));
+            assert.match(sshdLog(), new RegExp(`client->server cipher: ${aes ? "aes128-gcm@openssh.com" : "chacha20-poly1305@openssh.com"}`));
             const autossh = spawnSync("pgrep", ["-P", String(a.child.pid), "-x", "autossh"], { encoding: "utf8" }).stdout.trim();
             const ssh = spawnSync("pgrep", ["-P", autossh, "-x", "ssh"], { encoding: "utf8" }).stdout.trim();
             assert.match(ssh, /^\d+$/, `autossh's ssh child not found:\n${a.log()}`);

@@ -45,6 +45,14 @@ main() {
         *) printf '%s\n' "$line" >&2 ;;
         esac
     done <"$log" &
+    # With AES instructions AES-GCM is the faster cipher (bench:edge: the tunnel alone 569 →
+    # 669 MB/s); without them chacha20-poly1305, OpenSSH's default, stays first. "^" puts the
+    # two at the head of OpenSSH's default list, so every other cipher stays a fallback.
+    if grep -qw aes /proc/cpuinfo 2>/dev/null; then
+        program=$1
+        shift
+        set -- "$program" -o "Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com" "$@"
+    fi
     "$@" 2>"$log" &
     autossh=$!
     trap 'hand_over; kill -TERM "$autossh" 2>/dev/null || true' TERM INT
