@@ -1,0 +1,30 @@
+// The benchmark's stand-in for headscale: GET /small answers "ok"; an Upgrade to /stream?bytes=N
+// gets 101 and then N bytes; an Upgrade to /hold gets 101 and then one byte every 20 s, as a
+// long-poll's keepalive, until the client goes.   node edgeBackend.js PORT
+const http = require("node:http");
+
+const port = Number(process.argv[2]);
+const chunk = Buffer.alloc(256 * 1024, "x");
+const server = http.createServer((req, res) => res.end("ok"));
+server.keepAliveTimeout = 60_000;
+server.on("upgrade", (req, socket) => {
+    socket.on("error", () => socket.destroy());
+    socket.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: tailscale-control-protocol\r\nConnection: Upgrade\r\n\r\n");
+    const url = new URL(req.url, "http://backend");
+    if (url.pathname === "/stream") {
+        let left = Number(url.searchParams.get("bytes"));
+        const pump = () => {
+            while (left > 0) {
+                const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+                left -= part.length;
+                if (!socket.write(part)) return socket.once("drain", pump);
+            }
+            socket.end();
+        };
+        pump();
+        return;
+    }
+    const beat = setInterval(() => socket.write("."), 20_000);
+    socket.on("close", () => clearInterval(beat));
+});
+server.listen(port, "127.0.0.1");
