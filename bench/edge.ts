@@ -12,7 +12,7 @@ import { tunnelCommand } from "../components/router/tunnel";
 import { renderNginxSite } from "../components/vps/nginx";
 import { captureOutput, createNetns, Netns, waitUntil } from "../tests/helpers/netns";
 import { requireTool } from "../tests/helpers/tools";
-import { startTunnelSshd } from "../tests/helpers/tunnelSshd";
+import { startTunnelSshd } from "../tests/helpers/sshd";
 
 const hostname = "headscale.example.com";
 const backendPort = 9000;
@@ -60,17 +60,22 @@ function startNginx(name: string, upstreamPort: number, ports: { http: number; h
     captureOutput(ns!.start("sh", ["-c", `ulimit -Sn ${serviceOpenFiles} && exec nginx -c "$0" -g "daemon off;"`, conf]));
 }
 
-/** The client, in the namespace, with room for thousands of sockets. */
-function client(args: string[], timeoutMs: number): any {
-    const r = ns!.run("sh", ["-c", 'ulimit -Sn "$(ulimit -Hn)" && exec "$@"', "client", process.execPath, path.join(__dirname, "edgeClient.js"), ...args], {
-        timeoutMs,
-        env: { CA_FILE: path.join(dir, "cert.pem"), CONNECT_TO: "127.0.0.1" },
-    });
+/** edgeClient.js's argv, run in the namespace with as many open files as allowed (thousands of sockets), and its environment. */
+const clientArgv = (args: string[]) => ["-c", 'ulimit -Sn "$(ulimit -Hn)" && exec "$@"', "client", process.execPath, path.join(__dirname, "edgeClient.js"), ...args];
+const clientEnv = () => ({ CA_FILE: path.join(dir, "cert.pem"), CONNECT_TO: "127.0.0.1" });
+
+/** edgeClient.js's one JSON line, or an error with what it printed instead. */
+function clientResult(output: string): any {
     try {
-        return JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "");
+        return JSON.parse(output.trim().split("\n").at(-1) ?? "");
     } catch {
-        return { error: `${r.stdout}${r.stderr}`.trim().slice(0, 300) || `exit ${r.status}` };
+        return { error: output.trim().slice(0, 300) || "no output" };
     }
+}
+
+function client(args: string[], timeoutMs: number): any {
+    const r = ns!.run("sh", clientArgv(args), { timeoutMs, env: clientEnv() });
+    return clientResult(`${r.stdout}${r.stderr}`);
 }
 
 /** Resident memory of the VPS side's processes (nginx, sshd) in the namespace, in MiB. */
@@ -140,19 +145,14 @@ async function main(): Promise<void> {
     console.log(`\n3. Upgraded long-poll connections through nginx + tunnel, each held ${holdSeconds} s (stops at the first step with an error):`);
     let held = 0;
     for (const count of holdSteps) {
-        const hold = ns.start("sh", ["-c", 'ulimit -Sn "$(ulimit -Hn)" && exec "$@"', "client", process.execPath, path.join(__dirname, "edgeClient.js"), "hold", paths["nginx + tunnel"], String(count), String(holdSeconds)],
-            { CA_FILE: path.join(dir, "cert.pem"), CONNECT_TO: "127.0.0.1" });
+        const hold = ns.start("sh", clientArgv(["hold", paths["nginx + tunnel"], String(count), String(holdSeconds)]), clientEnv());
         const output = captureOutput(hold);
         const exited = new Promise<void>((resolve) => hold.once("exit", () => resolve()));
+        // Halfway through the hold, every connection is open: the VPS side's memory then.
         await new Promise((resolve) => setTimeout(resolve, (count / 500 + holdSeconds / 2) * 1000));
         const memory = vpsMemoryMiB();
         await exited;
-        let r: any;
-        try {
-            r = JSON.parse(output().trim().split("\n").at(-1) ?? "");
-        } catch {
-            r = { error: output().slice(0, 300) };
-        }
+        const r = clientResult(output());
         const ok = !r.error && r.up === count && r.failed === 0;
         console.log(`   ${String(count).padStart(5)}: ${r.error ?? `${r.up} upgraded, ${r.failed} failed${r.errors?.length ? ` (${r.errors.join("; ")})` : ""}`}; nginx + sshd resident ${fixed(memory, 0)} MiB`);
         if (!ok) break;

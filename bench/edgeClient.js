@@ -76,6 +76,7 @@ if (mode === "stream") {
     const seconds = Number(b);
     let up = 0;
     let failed = 0;
+    let finished = false;
     const errors = new Set();
     const fail = (err) => {
         failed++;
@@ -96,7 +97,6 @@ if (mode === "stream") {
         }
         if (opened >= count) clearInterval(open);
     }, 100);
-    let finished = false;
     setTimeout(() => {
         finished = true;
         done({ count, up, failed, errors: [...errors] });

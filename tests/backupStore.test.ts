@@ -4,21 +4,20 @@
 // backups; nothing else works. Then the step script, run as on the VPS in a sandbox as in
 // tests/steps.test.ts, and the real sshd serving the store that the step built.
 import assert from "node:assert/strict";
-import { ChildProcess, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { once } from "node:events";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as delay } from "node:timers/promises";
 import { knownHostsLine, tunnelUser } from "../components/router/tunnel";
 import {
     backupAuthorizedKeysPath, backupChroot, backupSftpRequests, backupSshdDropInPath, backupStoreDir, backupStoreUser,
     renderBackupAuthorizedKeys, renderBackupSshdDropIn,
 } from "../components/vps/backupStore";
 import { renderStepStdin, StepCall } from "../components/vps/steps";
-import { addSystemUser, captureOutput, createNetns, Netns, waitUntil } from "./helpers/netns";
+import { addSystemUser, captureOutput, createNetns, Netns, stopChild, waitUntil } from "./helpers/netns";
+import { startSshd } from "./helpers/sshd";
 import { requireTool } from "./helpers/tools";
 
 const backupUid = 64998;
@@ -67,28 +66,6 @@ function roundTrip(ns: Netns, name: string) {
 
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
-/**
- * Starts sshd in the namespace, `command` ending in the sshd options, with `-D -E <log>`
- * added; waits until it answers. It logs to a file: a pipe, undrained while the test waits
- * on a client, would stall it.
- */
-async function startSshd(ns: Netns, name: string, command: string[], env?: NodeJS.ProcessEnv): Promise<() => string> {
-    const logFile = path.join(scratch, `${name}.log`);
-    ns.start(command[0], [...command.slice(1), "-D", "-E", logFile], env);
-    const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "");
-    const listening = () => ns.run("ssh-keyscan", ["-p", "22", "127.0.0.1"], { timeoutMs: 5000 }).stdout.includes("ssh-ed25519");
-    assert.ok(await waitUntil(listening, 10_000), `sshd did not start:\n${log()}`);
-    return log;
-}
-
-/** Ends a child process and waits, at most 3 s, until it has gone. */
-async function stop(child: ChildProcess): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, "exit");
-    child.kill("SIGKILL");
-    await Promise.race([exited, delay(3000)]);
-}
-
 describe("the backup store under the real sshd", () => {
     let ns: Netns;
     let sshdLog: () => string;
@@ -135,7 +112,7 @@ describe("the backup store under the real sshd", () => {
 
         const check = ns.run("/usr/sbin/sshd", ["-t", "-f", "/etc/ssh/sshd_config"]);
         assert.equal(check.status, 0, `sshd -t: ${check.stderr}`);
-        sshdLog = await startSshd(ns, "sshd", ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"]);
+        sshdLog = await startSshd(ns, path.join(scratch, "sshd.log"), ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"]);
         captureOutput(ns.start(process.execPath, ["-e", `require("http").createServer((q, s) => s.end("backend-ok")).listen(${backendPort}, "127.0.0.1")`]));
         assert.ok(await waitUntil(() => get(backendPort) === "backend-ok", 10_000), "the test backend did not start");
     });
@@ -239,7 +216,7 @@ describe("the backup store under the real sshd", () => {
             assert.notEqual(get(7001), "backend-ok");
             assert.ok(await waitUntil(() => /administratively prohibited/.test(log()), 10_000), log());
         } finally {
-            await stop(ssh);
+            await stopChild(ssh);
         }
     });
 
@@ -374,7 +351,7 @@ describe("the backup-store step, run for real in a sandbox", () => {
         // bash -c's "$@": the options startSshd adds.
         const sandboxed = ["unshare", "--mount", "--propagation", "private", "bash", "-c", `${mounts} && exec /usr/sbin/sshd -o PidFile=none "$@"`, "sshd"];
         try {
-            const log = await startSshd(ns, "sandbox-sshd", sandboxed, sandboxEnv);
+            const log = await startSshd(ns, path.join(scratch, "sandbox-sshd.log"), sandboxed, sandboxEnv);
             const r = roundTrip(ns, "headscale-2.db.age");
             assert.equal(r.status, 0, `${r.stdout}${r.stderr}\n${log()}`);
             assert.equal(fs.readFileSync(path.join(upper, "srv/overlay-backup/backups/headscale-2.db.age"), "utf8"), "headscale-2.db.age version two\n");

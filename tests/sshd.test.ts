@@ -3,14 +3,14 @@
 // else does. Then the router's own tunnel command (hold-tunnel.sh and autossh) brings a killed
 // tunnel back, and two routers share the port: one holds it, the other takes it when it dies.
 import assert from "node:assert/strict";
-import { ChildProcess, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { autosshEnvironment, tunnelCommand, tunnelTiming, tunnelUser } from "../components/router/tunnel";
-import { captureOutput, createNetns, Netns, waitUntil } from "./helpers/netns";
-import { startTunnelSshd } from "./helpers/tunnelSshd";
+import { captureOutput, createNetns, Netns, signalTree, stopChild, waitUntil } from "./helpers/netns";
+import { startTunnelSshd } from "./helpers/sshd";
 import { requireTool } from "./helpers/tools";
 
 const tunnelPort = 8080;
@@ -63,7 +63,7 @@ describe("the tunnel endpoint under the real sshd", () => {
         try {
             assert.ok(await waitUntil(() => get(tunnelPort) === "backend-ok", 15_000), `no traffic through the tunnel:\n${log()}\n${sshdLog().slice(-2000)}`);
         } finally {
-            await stop(ssh);
+            await stopChild(ssh);
         }
     });
 
@@ -83,7 +83,7 @@ describe("the tunnel endpoint under the real sshd", () => {
             assert.notEqual(get(7000), "backend-ok");
             assert.ok(await waitUntil(() => /administratively prohibited|open failed/.test(log()), 10_000), log());
         } finally {
-            await stop(ssh);
+            await stopChild(ssh);
         }
     });
 
@@ -139,7 +139,7 @@ describe("the tunnel endpoint under the real sshd", () => {
             assert.ok(back, `the tunnel was not back within 30 s:\n${a.log()}`);
             assert.ok(seconds <= tunnelTiming.retrySeconds + 3, `back after ${seconds} s`);
         } finally {
-            killTree(Number(a.child.pid));
+            signalTree(Number(a.child.pid), "SIGKILL");
         }
     });
 
@@ -167,7 +167,7 @@ describe("the tunnel endpoint under the real sshd", () => {
             assert.match(a.log(), /this router holds the tunnel/);
 
             const killedAt = Date.now();
-            killTree(Number(a.child.pid));
+            signalTree(Number(a.child.pid), "SIGKILL");
             const took = await waitUntil(() => get(tunnelPort) === "backend-b", 4 * timing.retrySeconds * 1000, 100);
             const seconds = (Date.now() - killedAt) / 1000;
             console.log(`# the standby took the port ${seconds.toFixed(1)} s after the holder's processes were killed (retry every ${timing.retrySeconds} s); sshd logged ${refusals} refused requests in ${3 * timing.retrySeconds} s of standby, and no login`);
@@ -176,8 +176,8 @@ describe("the tunnel endpoint under the real sshd", () => {
             assert.ok(await waitUntil(() => /this router holds the tunnel/.test(b!.log()), 5000), `the standby did not say it holds the tunnel:\n${b.log()}`);
             assert.doesNotMatch(a.log() + b.log(), /remote port forwarding failed/, "ssh's own line for each refused request is left out of the log");
         } finally {
-            killTree(Number(a.child.pid));
-            if (b) killTree(Number(b.child.pid));
+            signalTree(Number(a.child.pid), "SIGKILL");
+            if (b) signalTree(Number(b.child.pid), "SIGKILL");
             other.kill("SIGKILL");
         }
     });
@@ -216,28 +216,9 @@ describe("the tunnel endpoint under the real sshd", () => {
             assert.ok(exited, "the stopping router did not exit");
             assert.match(a.log(), /gave the tunnel port up/);
         } finally {
-            killTree(Number(a.child.pid));
-            if (b) killTree(Number(b.child.pid));
+            signalTree(Number(a.child.pid), "SIGKILL");
+            if (b) signalTree(Number(b.child.pid), "SIGKILL");
             for (const backend of backends) backend.kill("SIGKILL");
         }
     });
 });
-
-/** SIGKILL to a process and everything under it, as a node's loss would end them. */
-function killTree(pid: number): void {
-    const children = spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean).map(Number);
-    try {
-        process.kill(pid, "SIGSTOP");
-    } catch {
-        return;
-    }
-    for (const child of children) killTree(child);
-    process.kill(pid, "SIGKILL");
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-    child.kill("SIGKILL");
-}

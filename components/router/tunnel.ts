@@ -30,8 +30,6 @@ export const autosshEnvironment = { AUTOSSH_GATETIME: "0" } as const;
  */
 export const tunnelTiming = { keepaliveSeconds: 5, keepaliveCount: 3, retrySeconds: 3 } as const;
 
-export type TunnelTiming = typeof tunnelTiming;
-
 /** hold-tunnel.sh, which the tunnel container runs with `sh -c`. */
 export const holdTunnelScript = fs.readFileSync(path.join(__dirname, "scripts", "hold-tunnel.sh"), "utf8");
 

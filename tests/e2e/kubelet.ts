@@ -15,7 +15,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { containerPaths } from "../../components/headscale/config";
 import { shellQuote } from "../../components/shell";
-import { captureOutput, Netns } from "../helpers/netns";
+import { captureOutput, Netns, signalTree } from "../helpers/netns";
 import { toolBin } from "../helpers/tools";
 import { exec } from "./exec";
 import { KubeApi } from "./kubeApi";
@@ -605,7 +605,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
             if (!pod) throw new Error(`no pod ${namespace}/${podName} on ${nodeName}`);
             for (const state of pod.states.filter((s) => !containers || containers.includes(s.spec.name))) {
                 pod.lost.add(state.spec.name);
-                if (state.current) for (const pid of processTree(state.current.process.pid!)) signalProcess(pid, "SIGKILL");
+                if (state.current) signalTree(state.current.process.pid!, "SIGKILL");
             }
         },
         revive(namespace, podName) {
@@ -619,7 +619,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
         signal(namespace, podName, container, signal) {
             const state = pods.get(`${namespace}/${podName}`)?.states.find((s) => s.spec.name === container);
             if (!state?.current) throw new Error(`no container ${container} running in ${namespace}/${podName} on ${nodeName}`);
-            for (const pid of processTree(state.current.process.pid!)) signalProcess(pid, signal);
+            signalTree(state.current.process.pid!, signal);
         },
         notes: () => problems.join("\n"),
         async stop() {
@@ -629,36 +629,6 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
             if (problems.length) console.log(`node agent notes:\n${problems.join("\n")}`);
         },
     };
-}
-
-/** A process and all its descendants, parents first (from /proc). */
-function processTree(root: number): number[] {
-    const children = new Map<number, number[]>();
-    for (const entry of fs.readdirSync("/proc")) {
-        if (!/^\d+$/.test(entry)) continue;
-        try {
-            const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-            const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-            children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
-        } catch {
-            // it ended meanwhile
-        }
-    }
-    const tree: number[] = [];
-    for (let queue = [root]; queue.length;) {
-        const pid = queue.shift()!;
-        tree.push(pid);
-        queue.push(...(children.get(pid) ?? []));
-    }
-    return tree;
-}
-
-function signalProcess(pid: number, signal: NodeJS.Signals): void {
-    try {
-        process.kill(pid, signal);
-    } catch {
-        // it ended meanwhile
-    }
 }
 
 /** A file's modification time, undefined if there is none. */

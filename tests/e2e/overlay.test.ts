@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { parse } from "shell-quote";
 import YAML from "yaml";
 import { parseNodeRoutes } from "../../components/keys/headscaleOutput";
+import { routerInstances } from "../../components/router";
 import { tunnelUser } from "../../components/router/tunnel";
 import { shellQuote } from "../../components/shell";
 import { turnserverConfPath } from "../../components/vps/coturn";
@@ -187,9 +188,13 @@ async function primaryRouter(): Promise<string | undefined> {
     return (await routeTable()).find((n) => n.primary.includes(lanRoute))?.name;
 }
 
-/** A router's Deployment from its node name: home-router → subnet-router, home-router-1 → subnet-router-1. */
+/** The two routers of the HA part, named as the program names them. */
+const haRouters = routerInstances("home-router", 2);
+const routerDeployments = haRouters.map((r) => r.name);
+
+/** A router's Deployment from its node name in headscale ("" if none is). */
 function deploymentOf(nodeNameInHeadscale: string): string {
-    return nodeNameInHeadscale.replace(/^home-router/, "subnet-router");
+    return haRouters.find((r) => r.nodeName === nodeNameInHeadscale)?.name ?? "";
 }
 
 /** A router's running pod: its name and the node agent that runs it. */
@@ -1006,11 +1011,11 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
             return table.length === 2 && table.every((n) => n.approved.includes(lanRoute) && n.online) && table.filter((n) => n.primary.includes(lanRoute)).length === 1;
         }, 120_000, 2_000);
         assert.ok(settled, `two routers, approved, one primary: ${JSON.stringify(table)}`);
-        assert.deepEqual(table.map((n) => n.name).sort(), ["home-router", "home-router-1"]);
+        assert.deepEqual(table.map((n) => n.name).sort(), haRouters.map((r) => r.nodeName));
         const listing = (await headscaleCli("nodes", "list-routes")).stdout.replace(/\x1b\[[0-9;]*m/g, "");
         report(`  headscale nodes list-routes (the README's kubectl line):\n${listing.trimEnd().split("\n").map((l) => `      ${l}`).join("\n")}`);
-        report(`  the tunnel is held by ${await tunnelHolder(["subnet-router", "subnet-router-1"])}`);
-        const placement = await Promise.all(["subnet-router", "subnet-router-1"].map(async (d) => (await routerPodOf(d)).nodeName));
+        report(`  the tunnel is held by ${await tunnelHolder(routerDeployments)}`);
+        const placement = await Promise.all(routerDeployments.map(async (d) => (await routerPodOf(d)).nodeName));
         assert.deepEqual(placement, [nodeName, node2Name], "one router on each node");
         await untilDeviceReachesLan(60_000);
     });
@@ -1019,16 +1024,15 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
     let survivor = "";
     it("failover: the primary router's processes killed, as a node loss would: the other serves the LAN, and takes the tunnel if the killed one held it", async () => {
         needUp();
-        const routers = ["subnet-router", "subnet-router-1"];
         const primary = deploymentOf((await primaryRouter())!);
-        const other = routers.find((d) => d !== primary)!;
+        const other = routerDeployments.find((d) => d !== primary)!;
         // Let the primary hold the tunnel too, so that killing it measures both failovers.
-        const holder = await tunnelHolder(routers);
+        const holder = await tunnelHolder(routerDeployments);
         if (holder !== primary) {
             const h = await routerPodOf(holder!);
             const started = Date.now();
             h.agent.lose(namespace, h.name, ["tunnel"]);
-            assert.ok(await waitUntil(async () => (await tunnelHolder(routers)) === primary, 30_000, 250), "the primary did not take the tunnel");
+            assert.ok(await waitUntil(async () => (await tunnelHolder(routerDeployments)) === primary, 30_000, 250), "the primary did not take the tunnel");
             report(`tunnel takeover (the holder's tunnel container killed): the other router held the port after ${elapsed(Date.now() - started)}`);
             h.agent.revive(namespace, h.name);
         }
@@ -1057,7 +1061,7 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         const lan = watchLan();
         const started = Date.now();
         back.agent.revive(namespace, back.name);
-        const nodeOfKilled = killed.replace(/^subnet-router/, "home-router");
+        const nodeOfKilled = haRouters.find((r) => r.name === killed)!.nodeName;
         assert.ok(await waitUntil(async () => (await routeTable()).find((n) => n.name === nodeOfKilled)?.online === true, 90_000, 1_000), `${nodeOfKilled} did not come back online`);
         await new Promise((resolve) => setTimeout(resolve, 15_000));
         const during = await lan.stop();
@@ -1069,7 +1073,6 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
     it("zombie: the primary's tailscale frozen (SIGSTOP), its control session open but forwarding nothing: headscale's HA probe moves the primary role, and the device reaches the LAN again", async () => {
         needUp();
         const zombie = await routerPodOf(survivor);
-        const frozenAt = Date.now();
         zombie.agent.signal(namespace, zombie.name, "tailscale", "SIGSTOP");
         try {
             const lanMs = await untilDeviceReachesLan(120_000);
@@ -1078,7 +1081,6 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
             assert.ok(moved, `the primary role did not move to ${killed}`);
             const frozen = (await routeTable()).find((n) => deploymentOf(n.name) === survivor)!;
             assert.equal(frozen.online, true, "the zombie kept its control session (online), so only the probe could move the primary role");
-            assert.ok(Date.now() - frozenAt > 0);
         } catch (err) {
             zombie.agent.signal(namespace, zombie.name, "tailscale", "SIGCONT");
             throw err;
@@ -1099,7 +1101,7 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
 
     it("routerReplicas back to 1: the second router's node is deleted from headscale and its state Secret goes; the device keeps the LAN throughout", async () => {
         needUp();
-        const holderBefore = await tunnelHolder(["subnet-router", "subnet-router-1"]);
+        const holderBefore = await tunnelHolder(routerDeployments);
         await setConfig("routerReplicas", "1");
         const lan = watchLan();
         const started = Date.now();

@@ -80,6 +80,47 @@ export function captureOutput(child: ChildProcess): () => string {
     return () => text;
 }
 
+/** Ends a child process (SIGKILL) and waits, at most 3 s, until it has gone. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))]);
+}
+
+/** A process and all its descendants, parents first (from /proc). */
+export function processTree(root: number): number[] {
+    const children = new Map<number, number[]>();
+    for (const entry of fs.readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+            const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+            const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+            children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+        } catch {
+            // it ended meanwhile
+        }
+    }
+    const tree: number[] = [];
+    for (let queue = [root]; queue.length;) {
+        const pid = queue.shift()!;
+        tree.push(pid);
+        queue.push(...(children.get(pid) ?? []));
+    }
+    return tree;
+}
+
+/** A signal to a process and everything under it: SIGKILL as a lost node ends them, SIGSTOP freezes them. */
+export function signalTree(root: number, signal: NodeJS.Signals): void {
+    for (const pid of processTree(root)) {
+        try {
+            process.kill(pid, signal);
+        } catch {
+            // it ended meanwhile
+        }
+    }
+}
+
 /** Polls until `check` returns true; bounded in time and attempts. */
 export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 100): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;

@@ -1,6 +1,7 @@
-// The real OpenSSH server as the VPS's tunnel endpoint, in a network namespace of the caller's:
-// a main config like Debian's plus the rendered drop-in and authorized_keys at their real
-// paths, the tunnel user, a client key for it and a known_hosts line pinning the host key.
+// The real OpenSSH server in a network namespace of the caller's: started and waited for, and
+// set up as the VPS's tunnel endpoint (a main config like Debian's plus the rendered drop-in and
+// authorized_keys at their real paths, the tunnel user, a client key for it and a known_hosts
+// line pinning the host key).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -56,11 +57,20 @@ export async function startTunnelSshd(ns: Netns, dir: string, options: { tunnelP
 
     const check = ns.run("/usr/sbin/sshd", ["-t", "-f", "/etc/ssh/sshd_config"]);
     assert.equal(check.status, 0, `sshd -t: ${check.stderr}`);
-    // sshd logs to a file: a pipe, undrained while a test waits on a client, would stall it.
-    const logFile = path.join(dir, "sshd.log");
-    const limit = options.openFiles ? `ulimit -Sn ${options.openFiles} && ` : "";
-    ns.start("sh", ["-c", `${limit}exec /usr/sbin/sshd -D -E "$0" -f /etc/ssh/sshd_config`, logFile]);
-    const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "");
-    assert.ok(await waitUntil(() => ns.run("ssh-keyscan", ["-p", "22", "127.0.0.1"], { timeoutMs: 5000 }).stdout.includes("ssh-ed25519"), 10_000), `sshd did not start:\n${log()}`);
+    const sshd = ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"];
+    const log = await startSshd(ns, path.join(dir, "sshd.log"), options.openFiles ? ["sh", "-c", `ulimit -Sn ${options.openFiles} && exec "$@"`, "sh", ...sshd] : sshd);
     return { clientKey, knownHosts, log };
+}
+
+/**
+ * Starts sshd in the namespace, `command` ending in the sshd options, with `-D -E <logFile>`
+ * added; waits until it answers on 127.0.0.1:22. It logs to a file: a pipe, undrained while a
+ * test waits on a client, would stall it.
+ */
+export async function startSshd(ns: Netns, logFile: string, command: string[], env?: NodeJS.ProcessEnv): Promise<() => string> {
+    ns.start(command[0], [...command.slice(1), "-D", "-E", logFile], env);
+    const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "");
+    const listening = () => ns.run("ssh-keyscan", ["-p", "22", "127.0.0.1"], { timeoutMs: 5000 }).stdout.includes("ssh-ed25519");
+    assert.ok(await waitUntil(listening, 10_000), `sshd did not start:\n${log()}`);
+    return log;
 }
