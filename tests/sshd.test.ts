@@ -109,13 +109,16 @@ describe("the tunnel endpoint under the real sshd", () => {
         }
     });
 
-    /** A router's tunnel command, as its container runs it, forwarding to this backend port. */
+    /**
+     * A router's tunnel command, as its container runs it, forwarding to this backend port;
+     * with the soft open-files limit of 1024 that a container runtime may set.
+     */
     const router = (backend: number, control: string) => {
         const argv = tunnelCommand({
             sshHost: "127.0.0.1", sshPort: 22, tunnelPort, targetHost: "127.0.0.1", targetPort: backend,
             identityFile: clientKey, knownHostsFile: knownHosts, controlPath: path.join(scratch, control),
         });
-        const child = ns.start(argv[0], argv.slice(1), { ...autosshEnvironment });
+        const child = ns.start("sh", ["-c", 'ulimit -Sn 1024 && exec "$@"', "router", ...argv], { ...autosshEnvironment });
         return { child, log: captureOutput(child) };
     };
 
@@ -129,6 +132,10 @@ describe("the tunnel endpoint under the real sshd", () => {
             const autossh = spawnSync("pgrep", ["-P", String(a.child.pid), "-x", "autossh"], { encoding: "utf8" }).stdout.trim();
             const ssh = spawnSync("pgrep", ["-P", autossh, "-x", "ssh"], { encoding: "utf8" }).stdout.trim();
             assert.match(ssh, /^\d+$/, `autossh's ssh child not found:\n${a.log()}`);
+            // Each relayed client is an open file of ssh's: it runs with the hard limit, not 1024.
+            const [soft, hard] = /^Max open files\s+(\S+)\s+(\S+)/m.exec(fs.readFileSync(`/proc/${ssh}/limits`, "utf8"))!.slice(1);
+            assert.equal(soft, hard, `ssh's open-files limit: soft ${soft}, hard ${hard}`);
+            assert.notEqual(soft, "1024");
             const killedAt = Date.now();
             process.kill(Number(ssh), "SIGKILL");
             const newSsh = () => spawnSync("pgrep", ["-P", autossh, "-x", "ssh"], { encoding: "utf8" }).stdout.trim();

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { renderTurnserverConf } from "../components/vps/coturn";
 import { renderFirewall } from "../components/vps/firewall";
+import { nginxLimitsPath, nginxWorkerConnections, renderOpenFilesDropIn, sshLimitsPath, vpsOpenFiles } from "../components/vps/limits";
 import { acmeTlsFiles, nginxSitePath, providedTlsFiles, renderNginxSite } from "../components/vps/nginx";
 import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../components/vps/sshd";
 import { renderStepStdin, StepCall, StepName } from "../components/vps/steps";
@@ -37,13 +38,20 @@ const certificate = (() => {
 // The backup-store step has its own tests (backupStore.test.ts), with /srv in its sandbox.
 type Step = Exclude<StepName, "backup-store">;
 const calls: Record<Step, StepCall> = {
-    "tunnel-endpoint": { files: { [authorizedKeysPath]: renderAuthorizedKeys({ publicKey: tunnelKey, tunnelPort: 8080 }), [sshdDropInPath]: renderSshdDropIn({ tunnelPort: 8080 }) } },
+    "tunnel-endpoint": {
+        files: {
+            [authorizedKeysPath]: renderAuthorizedKeys({ publicKey: tunnelKey, tunnelPort: 8080 }),
+            [sshdDropInPath]: renderSshdDropIn({ tunnelPort: 8080 }),
+            [sshLimitsPath]: renderOpenFilesDropIn("sshd"),
+        },
+    },
     "tls-key": { files: { [tls.privateKey]: certificate.key } },
     nginx: {
-        params: [hostname, "provided", ""],
+        params: [hostname, "provided", "", String(nginxWorkerConnections)],
         files: {
             [nginxSitePath]: renderNginxSite({ hostname, tunnelPort: 8080, tls }),
             [`${nginxSitePath}.http-only`]: renderNginxSite({ hostname, tunnelPort: 8080, tls: undefined }),
+            [nginxLimitsPath]: renderOpenFilesDropIn("nginx"),
             [tls.certificate]: certificate.cert,
         },
     },
@@ -136,6 +144,24 @@ describe("the VPS steps, run for real in a sandbox", () => {
         assert.match(serviceLog(), /restart coturn/);
     });
 
+    it("apply: worker_connections raised in nginx.conf's events block, the one line changed; nginx and sshd get a higher open-files limit and a restart", () => {
+        const distro = fs.readFileSync("/etc/nginx/nginx.conf", "utf8").split("\n");
+        const edited = fs.readFileSync(inSandbox("/etc/nginx/nginx.conf"), "utf8").split("\n");
+        const changed = distro.flatMap((line, i) => (line === edited[i] ? [] : [`${line} → ${edited[i]}`]));
+        assert.equal(edited.length, distro.length);
+        assert.deepEqual(changed, [`\tworker_connections 768; → \tworker_connections ${nginxWorkerConnections};`]);
+        const events = /^events \{\n([^}]*)\}/m.exec(edited.join("\n"));
+        assert.match(events?.[1] ?? "", new RegExp(`worker_connections ${nginxWorkerConnections};`), "the line is in the events block");
+        for (const file of [nginxLimitsPath, sshLimitsPath]) {
+            assert.match(fs.readFileSync(inSandbox(file), "utf8"), new RegExp(`^\\[Service\\]\nLimitNOFILE=${vpsOpenFiles}$`, "m"));
+        }
+        // The new limits need restarts (a reload keeps a daemon's limit), after systemd read the drop-ins.
+        const log = serviceLog().split("\n");
+        assert.ok(log.indexOf("daemon-reload") >= 0 && log.indexOf("daemon-reload") < log.indexOf("restart ssh"), serviceLog());
+        assert.ok(log.lastIndexOf("daemon-reload") < log.indexOf("restart nginx"), serviceLog());
+        assert.equal(sandbox("nginx -t").status, 0);
+    });
+
     it("apply again: changes no file and restarts no service", () => {
         const files = snapshot();
         const log = serviceLog();
@@ -167,14 +193,36 @@ describe("the VPS steps, run for real in a sandbox", () => {
         assert.equal(fs.readFileSync(inSandbox(nginxSitePath), "utf8"), before);
     });
 
+    it("worker_connections: a higher value set by hand stays; an events block the step cannot edit fails it, naming the line to set, and changes nothing", () => {
+        const conf = inSandbox("/etc/nginx/nginx.conf");
+        const ours = fs.readFileSync(conf, "utf8");
+        try {
+            fs.writeFileSync(conf, ours.replace(`worker_connections ${nginxWorkerConnections};`, "worker_connections 20000;"));
+            const higher = step("nginx", "apply");
+            assert.equal(higher.status, 0, higher.stderr);
+            assert.match(fs.readFileSync(conf, "utf8"), /^\tworker_connections 20000;$/m);
+
+            const oneLine = ours.replace(/^events \{[^}]*\}/m, "events { worker_connections 768; }");
+            fs.writeFileSync(conf, oneLine);
+            const refused = step("nginx", "apply");
+            assert.notEqual(refused.status, 0);
+            assert.match(refused.stderr, new RegExp(`no events block this step can edit.*set 'worker_connections ${nginxWorkerConnections};' in it by hand`));
+            assert.equal(fs.readFileSync(conf, "utf8"), oneLine);
+        } finally {
+            fs.writeFileSync(conf, ours);
+        }
+    });
+
     it("remove: undoes what apply added", () => {
         for (const name of [...order].reverse()) {
             const r = step(name, "remove");
             assert.equal(r.status, 0, `${name}: ${r.stderr}`);
         }
-        for (const gone of [sshdDropInPath, authorizedKeysPath, nginxSitePath, "/etc/nginx/sites-enabled/overlay-headscale", tls.privateKey, tls.certificate, "/etc/nftables.d/overlay-firewall.nft"]) {
+        for (const gone of [sshdDropInPath, authorizedKeysPath, nginxSitePath, "/etc/nginx/sites-enabled/overlay-headscale", tls.privateKey, tls.certificate,
+            "/etc/nftables.d/overlay-firewall.nft", nginxLimitsPath, sshLimitsPath, "/etc/nginx/.overlay-worker-connections"]) {
             assert.equal(existsOnVps(gone), false, `${gone} is still there`);
         }
+        assert.equal(sandbox("cat /etc/nginx/nginx.conf").stdout, fs.readFileSync("/etc/nginx/nginx.conf", "utf8"), "nginx.conf is the distribution's again");
         assert.doesNotMatch(fs.readFileSync(inSandbox("/etc/passwd"), "utf8"), /^tunnel:/m, "the tunnel user is still there");
         assert.doesNotMatch(fs.readFileSync(inSandbox("/etc/nftables.conf"), "utf8"), /overlay-firewall/);
         assert.notEqual(ns.run("nft", ["list", "table", "inet", "overlay_firewall"]).status, 0, "the firewall table is still loaded");
@@ -188,10 +236,11 @@ describe("the VPS steps, run for real in a sandbox", () => {
     it("with ACME: serves the challenge over HTTP, asks certbot once, then serves HTTPS with its certificate", () => {
         const acme = acmeTlsFiles(hostname);
         const call: StepCall = {
-            params: [hostname, "acme", "admin@example.com"],
+            params: [hostname, "acme", "admin@example.com", String(nginxWorkerConnections)],
             files: {
                 [nginxSitePath]: renderNginxSite({ hostname, tunnelPort: 8080, tls: acme }),
                 [`${nginxSitePath}.http-only`]: renderNginxSite({ hostname, tunnelPort: 8080, tls: undefined }),
+                [nginxLimitsPath]: renderOpenFilesDropIn("nginx"),
             },
         };
         const first = step("nginx", "apply", call);

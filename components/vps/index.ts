@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { headscalePorts } from "../headscale/config";
 import { renderTurnserverConf, turnserverConfPath } from "./coturn";
 import { firewallPath, renderFirewall } from "./firewall";
+import { nginxLimitsPath, nginxWorkerConnections, renderOpenFilesDropIn, sshLimitsPath } from "./limits";
 import { acmeTlsFiles, nginxSitePath, providedTlsFiles, renderNginxSite } from "./nginx";
 import { backupAuthorizedKeysPath, backupSshdDropInPath, renderBackupAuthorizedKeys, renderBackupSshdDropIn } from "./backupStore";
 import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "./sshd";
@@ -68,6 +69,7 @@ export class VpsEdge extends pulumi.ComponentResource {
             files: {
                 [authorizedKeysPath]: renderAuthorizedKeys({ publicKey, tunnelPort: args.tunnelPort }),
                 [sshdDropInPath]: renderSshdDropIn({ tunnelPort: args.tunnelPort }),
+                [sshLimitsPath]: renderOpenFilesDropIn("sshd"),
             },
         })), []);
 
@@ -84,10 +86,11 @@ export class VpsEdge extends pulumi.ComponentResource {
             : undefined;
         const site = { hostname: args.hostname, tunnelPort: args.tunnelPort };
         const nginx = step("nginx", "nginx", {
-            params: [args.hostname, args.tls.mode, args.tls.mode === "acme" ? args.tls.email : ""],
+            params: [args.hostname, args.tls.mode, args.tls.mode === "acme" ? args.tls.email : "", String(nginxWorkerConnections)],
             files: {
                 [nginxSitePath]: renderNginxSite({ ...site, tls: tlsFiles }),
                 [`${nginxSitePath}.http-only`]: renderNginxSite({ ...site, tls: undefined }),
+                [nginxLimitsPath]: renderOpenFilesDropIn("nginx"),
                 ...(args.tls.mode === "provided" ? { [tlsFiles.certificate]: args.tls.certificate } : {}),
             },
         }, [args.hostname], { dependsOn: tlsKey ? [tlsKey] : [] });

@@ -24,6 +24,7 @@ case "$verb" in
         [[ -e $state/active/$unit ]] || { echo "$unit is not active, cannot reload" >&2; exit 1; }
         echo "reload $unit" >>"$state/log"
         ;;
+    daemon-reload) echo "daemon-reload" >>"$state/log" ;;
     stop) rm -f "$state/active/$unit"; echo "stop $unit" >>"$state/log" ;;
     *) echo "systemctl stub: unsupported: $*" >&2; exit 1 ;;
 esac
