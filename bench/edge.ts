@@ -1,21 +1,28 @@
 // npm run bench:edge: the relay path's capacity, measured with the real pieces in a network
-// namespace of its own, over loopback: Debian's nginx with its own nginx.conf and our rendered
-// site, sshd with our drop-in (its open-files limit as systemd sets it), the router's own
-// tunnel command (hold-tunnel.sh and autossh), and a backend that speaks the Upgrade as
-// headscale does. It prints figures and ratios from one run and asserts nothing. Bounded: it
-// stops itself within 10 minutes and removes its namespace and processes.
+// namespace of its own, over loopback: Debian's nginx with its own nginx.conf, as our nginx
+// step edits it, and our rendered site; sshd with our drop-in; both with the open-files limit
+// of our systemd drop-ins; the router's own tunnel command (hold-tunnel.sh and autossh),
+// started with a container runtime's soft limit of 1024 open files; and a backend that
+// speaks the Upgrade as headscale does. Then the real headscale takes the backend's place,
+// and two real tailscaled relay through its DERP (tailnet.ts). It prints figures and ratios
+// from one run and asserts nothing. Bounded: it stops itself within 10 minutes and removes
+// its namespaces and processes.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { tunnelCommand } from "../components/router/tunnel";
+import { nginxWorkerConnections, vpsOpenFiles } from "../components/vps/limits";
 import { renderNginxSite } from "../components/vps/nginx";
-import { captureOutput, createNetns, Netns, waitUntil } from "../tests/helpers/netns";
+import { stepScriptPath } from "../components/vps/steps";
+import { captureOutput, createNetns, Netns, signalTree, waitUntil } from "../tests/helpers/netns";
 import { requireTool } from "../tests/helpers/tools";
-import { startTunnelSshd } from "../tests/helpers/sshd";
+import { startTunnelSshd, TunnelSshd } from "../tests/helpers/sshd";
+import { relayedUpload, startHeadscale } from "./tailnet";
 
 const hostname = "headscale.example.com";
 const backendPort = 9000;
+const headscalePort = 9100;
 const tunnelPort = 8080;
 /** The nginx that proxies straight to the backend: other ports than the real site's. */
 const directPorts = { http: 8081, https: 8443 };
@@ -23,20 +30,26 @@ const streamBytes = 256 * 1024 * 1024;
 const latencyRequests = 1000;
 const holdSeconds = 60;
 const holdSteps = [500, 1000, 2000, 3500, 5000];
-/** systemd's default soft limit of open files for a service (nginx.service, ssh.service). */
-const serviceOpenFiles = 1024;
+/** A container runtime's default soft limit of open files (containerd 2), for the tunnel's ssh. */
+const containerOpenFiles = 1024;
 const bound = 10 * 60_000;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-bench-edge-"));
 let ns: Netns | undefined;
+/** The relayed tailnet's namespaces. */
+const namespaces: Netns[] = [];
 
 function cleanup(): void {
-    ns?.destroy();
+    for (const space of [...namespaces, ...(ns ? [ns] : [])]) space.destroy();
+    namespaces.length = 0;
     ns = undefined;
     fs.rmSync(dir, { recursive: true, force: true });
 }
 
-/** Debian's own nginx.conf, with its pid, logs and site include pointed at this run's files. */
+/**
+ * Debian's own nginx.conf, with its pid, logs and site include pointed at this run's files,
+ * and worker_connections raised by our nginx step's own edit.
+ */
 function nginxConf(name: string, site: string): string {
     const distro = fs.readFileSync("/etc/nginx/nginx.conf", "utf8");
     const conf = distro
@@ -48,6 +61,10 @@ function nginxConf(name: string, site: string): string {
     if (!conf.includes(site)) throw new Error("/etc/nginx/nginx.conf does not include sites-enabled as Debian's does");
     const file = path.join(dir, `${name}.conf`);
     fs.writeFileSync(file, conf);
+    const edit = spawnSync("bash", ["-c", 'source "$1" && source "$2" && with_worker_connections "$3" "$4"', "edit",
+        stepScriptPath("lib"), stepScriptPath("nginx"), file, String(nginxWorkerConnections)], { encoding: "utf8" });
+    if (edit.status !== 0 || !edit.stdout.includes(`worker_connections ${nginxWorkerConnections};`)) throw new Error(`the nginx step's edit failed: ${edit.stderr}`);
+    fs.writeFileSync(file, edit.stdout);
     return file;
 }
 
@@ -57,7 +74,17 @@ function startNginx(name: string, upstreamPort: number, ports: { http: number; h
     const conf = nginxConf(name, site);
     const test = ns!.run("nginx", ["-t", "-c", conf]);
     if (test.status !== 0) throw new Error(`nginx -t: ${test.stderr}`);
-    captureOutput(ns!.start("sh", ["-c", `ulimit -Sn ${serviceOpenFiles} && exec nginx -c "$0" -g "daemon off;"`, conf]));
+    captureOutput(ns!.start("sh", ["-c", `ulimit -n ${vpsOpenFiles} && exec nginx -c "$0" -g "daemon off;"`, conf]));
+}
+
+/** The router's tunnel command to a backend port, as its container starts it; returns its log. */
+function startTunnel(sshd: TunnelSshd, targetPort: number, control: string) {
+    const argv = tunnelCommand({
+        sshHost: "127.0.0.1", sshPort: 22, tunnelPort, targetHost: "127.0.0.1", targetPort,
+        identityFile: sshd.clientKey, knownHostsFile: sshd.knownHosts, controlPath: path.join(dir, control),
+    });
+    const child = ns!.start("sh", ["-c", `ulimit -Sn ${containerOpenFiles} && exec "$@"`, "tunnel", ...argv]);
+    return { child, log: captureOutput(child) };
 }
 
 /** edgeClient.js's argv, run in the namespace with as many open files as allowed (thousands of sockets), and its environment. */
@@ -104,17 +131,14 @@ async function main(): Promise<void> {
     if (made.status !== 0) throw new Error(made.stderr);
     ns = createNetns("ovl-bench");
     captureOutput(ns.start(process.execPath, [path.join(__dirname, "edgeBackend.js"), String(backendPort)]));
-    const sshd = await startTunnelSshd(ns, dir, { tunnelPort, logLevel: "INFO", openFiles: serviceOpenFiles });
-    const argv = tunnelCommand({
-        sshHost: "127.0.0.1", sshPort: 22, tunnelPort, targetHost: "127.0.0.1", targetPort: backendPort,
-        identityFile: sshd.clientKey, knownHostsFile: sshd.knownHosts, controlPath: path.join(dir, "tunnel.ssh"),
-    });
-    const tunnelLog = captureOutput(ns.start(argv[0], argv.slice(1)));
+    const sshd = await startTunnelSshd(ns, dir, { tunnelPort, logLevel: "INFO", openFiles: vpsOpenFiles });
+    const tunnel = startTunnel(sshd, backendPort, "tunnel.ssh");
     startNginx("edge", tunnelPort, { http: 80, https: 443 });
     startNginx("direct", backendPort, directPorts);
-    const answers = (url: string) => ns!.run("curl", ["-sk", "--max-time", "3", "--resolve", `${hostname}:443:127.0.0.1`, "--resolve", `${hostname}:${directPorts.https}:127.0.0.1`, url]).stdout === "ok";
+    const get = (url: string) => ns!.run("curl", ["-sk", "--max-time", "3", "--resolve", `${hostname}:443:127.0.0.1`, "--resolve", `${hostname}:${directPorts.https}:127.0.0.1`, url]).stdout;
+    const answers = (url: string) => get(url) === "ok";
     const up = await waitUntil(() => answers(`http://127.0.0.1:${tunnelPort}/small`) && answers(`https://${hostname}/small`) && answers(`https://${hostname}:${directPorts.https}/small`), 30_000);
-    if (!up) throw new Error(`the path did not come up:\n${tunnelLog()}\n${sshd.log().slice(-2000)}`);
+    if (!up) throw new Error(`the path did not come up:\n${tunnel.log()}\n${sshd.log().slice(-2000)}`);
 
     const paths = {
         "direct": `http://127.0.0.1:${backendPort}/`,
@@ -159,6 +183,22 @@ async function main(): Promise<void> {
         held = count;
     }
     console.log(`   held with zero errors: ${held || "none of the steps"}`);
+
+    console.log(`\n4. The relayed tailnet: headscale behind the tunnel, a device and a subnet router that meet only through its DERP; one upload of ${streamBytes / 1024 / 1024} MiB device → LAN service:`);
+    signalTree(Number(tunnel.child.pid), "SIGKILL");
+    const headscale = await startHeadscale(ns, dir, hostname, headscalePort);
+    const relay = startTunnel(sshd, headscalePort, "tailnet.ssh");
+    if (!(await waitUntil(() => /"pass"/.test(get(`https://${hostname}/health`)), 30_000, 250))) throw new Error(`headscale does not answer through the tunnel:\n${relay.log()}`);
+    const upload = (where: Netns, url: string, bytes: number) => {
+        const r = where.run("sh", clientArgv(["upload", url, String(bytes)]), { timeoutMs: 180_000, env: { ...clientEnv(), CONNECT_TO: "" } });
+        return clientResult(`${r.stdout}${r.stderr}`);
+    };
+    const relayed = await relayedUpload({ vps: ns, dir, hostname, caFile: path.join(dir, "cert.pem"), headscale, namespaces, upload, bytes: streamBytes });
+    const relayedMBps = relayed.bytes === streamBytes ? streamBytes / relayed.seconds / 1e6 : NaN;
+    console.log(`   device → router: ${relayed.ping}`);
+    console.log(relayed.error ? `   failed: ${relayed.error}` : `   ${fixed(relayedMBps, 0)} MB/s   ${fixed(relayedMBps / throughput["nginx + tunnel"])}× nginx + tunnel`);
+    console.log(`   the device's DERP sends meanwhile (packets): ${relayed.derp.map((m) => `${m.name} ${m.count}`).join(", ") || "none counted"}`);
+    console.log(`   CPU seconds during the upload (${fixed(relayed.seconds, 1)} s on ${os.cpus().length} cores): ${relayed.cpu.map((p) => `${p.name} ${fixed(p.seconds, 1)}`).join(", ")}`);
 }
 
 const watchdog = setTimeout(() => {

@@ -2,6 +2,7 @@
 //   node edgeClient.js stream  URL BYTES          one upgraded stream: seconds and bytes
 //   node edgeClient.js latency URL COUNT          COUNT small requests, one after another, on one kept-alive connection: p50, p99
 //   node edgeClient.js hold    URL COUNT SECONDS  COUNT upgraded connections held SECONDS: how many were up, how many failed
+//   node edgeClient.js upload  URL BYTES          one POST of BYTES to edgeBackend.js's /sink: seconds, and the bytes it counted
 // URL is http://… or https://… (TLS trusts CA_FILE from the environment; the name is the URL's,
 // the address CONNECT_TO). Bounded: every mode stops itself.
 const fs = require("node:fs");
@@ -101,6 +102,25 @@ if (mode === "stream") {
         finished = true;
         done({ count, up, failed, errors: [...errors] });
     }, (count / 500 + seconds) * 1000);
+} else if (mode === "upload") {
+    let left = Number(a);
+    const chunk = Buffer.alloc(256 * 1024, "x");
+    const started = process.hrtime.bigint();
+    const req = (secure ? https : http).request({ host: address, port, path: url.pathname, method: "POST", servername: url.hostname, ca, headers: { host: url.hostname, "content-length": left } }, (res) => {
+        let body = "";
+        res.on("data", (d) => (body += d));
+        res.on("end", () => done({ bytes: Number(body), seconds: Number(process.hrtime.bigint() - started) / 1e9 }));
+    });
+    req.on("error", (err) => done({ error: String(err) }));
+    const pump = () => {
+        while (left > 0) {
+            const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+            left -= part.length;
+            if (!req.write(part)) return req.once("drain", pump);
+        }
+        req.end();
+    };
+    pump();
 } else {
     done({ error: `unknown mode ${mode}` });
 }
