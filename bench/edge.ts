@@ -1,7 +1,8 @@
 // npm run bench:edge: the relay path's capacity, measured with the real pieces in a network
 // namespace of its own, over loopback: Debian's nginx with its own nginx.conf, as our nginx
 // step edits it, and our rendered site; sshd with our drop-in; both with the open-files limit
-// of our systemd drop-ins; the router's own tunnel command (hold-tunnel.sh and autossh),
+// that nginx's drop-in and the tunnel user's limits.d entry set; the router's own tunnel
+// command (hold-tunnel.sh and autossh),
 // started with a container runtime's soft limit of 1024 open files; and a backend that
 // speaks the Upgrade as headscale does. Then the real headscale takes the backend's place,
 // and two real tailscaled relay through its DERP (tailnet.ts). It prints figures and ratios

@@ -11,7 +11,8 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { renderTurnserverConf } from "../components/vps/coturn";
 import { renderFirewall } from "../components/vps/firewall";
-import { nginxLimitsPath, nginxWorkerConnections, renderOpenFilesDropIn, sshLimitsPath, vpsOpenFiles } from "../components/vps/limits";
+import { tunnelUser } from "../components/router/tunnel";
+import { nginxLimitsPath, nginxWorkerConnections, renderNginxLimits, renderTunnelLimits, tunnelLimitsPath, vpsOpenFiles } from "../components/vps/limits";
 import { acmeTlsFiles, nginxSitePath, providedTlsFiles, renderNginxSite } from "../components/vps/nginx";
 import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../components/vps/sshd";
 import { renderStepStdin, StepCall, StepName } from "../components/vps/steps";
@@ -42,7 +43,7 @@ const calls: Record<Step, StepCall> = {
         files: {
             [authorizedKeysPath]: renderAuthorizedKeys({ publicKey: tunnelKey, tunnelPort: 8080 }),
             [sshdDropInPath]: renderSshdDropIn({ tunnelPort: 8080 }),
-            [sshLimitsPath]: renderOpenFilesDropIn("sshd"),
+            [tunnelLimitsPath]: renderTunnelLimits(tunnelUser),
         },
     },
     "tls-key": { files: { [tls.privateKey]: certificate.key } },
@@ -51,7 +52,7 @@ const calls: Record<Step, StepCall> = {
         files: {
             [nginxSitePath]: renderNginxSite({ hostname, tunnelPort: 8080, tls }),
             [`${nginxSitePath}.http-only`]: renderNginxSite({ hostname, tunnelPort: 8080, tls: undefined }),
-            [nginxLimitsPath]: renderOpenFilesDropIn("nginx"),
+            [nginxLimitsPath]: renderNginxLimits(),
             [tls.certificate]: certificate.cert,
         },
     },
@@ -144,7 +145,7 @@ describe("the VPS steps, run for real in a sandbox", () => {
         assert.match(serviceLog(), /restart coturn/);
     });
 
-    it("apply: worker_connections raised in nginx.conf's events block, the one line changed; nginx and sshd get a higher open-files limit and a restart", () => {
+    it("apply: worker_connections raised in nginx.conf's events block, the one line changed; nginx gets a higher open-files limit and a restart, the tunnel user's sessions a limit of their own", () => {
         const distro = fs.readFileSync("/etc/nginx/nginx.conf", "utf8").split("\n");
         const edited = fs.readFileSync(inSandbox("/etc/nginx/nginx.conf"), "utf8").split("\n");
         const changed = distro.flatMap((line, i) => (line === edited[i] ? [] : [`${line} → ${edited[i]}`]));
@@ -152,13 +153,12 @@ describe("the VPS steps, run for real in a sandbox", () => {
         assert.deepEqual(changed, [`\tworker_connections 768; → \tworker_connections ${nginxWorkerConnections};`]);
         const events = /^events \{\n([^}]*)\}/m.exec(edited.join("\n"));
         assert.match(events?.[1] ?? "", new RegExp(`worker_connections ${nginxWorkerConnections};`), "the line is in the events block");
-        for (const file of [nginxLimitsPath, sshLimitsPath]) {
-            assert.match(fs.readFileSync(inSandbox(file), "utf8"), new RegExp(`^\\[Service\\]\nLimitNOFILE=${vpsOpenFiles}$`, "m"));
-        }
-        // The new limits need restarts (a reload keeps a daemon's limit), after systemd read the drop-ins.
+        assert.match(fs.readFileSync(inSandbox(nginxLimitsPath), "utf8"), new RegExp(`^\\[Service\\]\nLimitNOFILE=${vpsOpenFiles}$`, "m"));
+        assert.match(fs.readFileSync(inSandbox(tunnelLimitsPath), "utf8"), new RegExp(`^${tunnelUser} - nofile ${vpsOpenFiles}$`, "m"));
+        // A new limit needs a restart (a reload keeps a daemon's limit), after systemd read the drop-in.
         const log = serviceLog().split("\n");
-        assert.ok(log.indexOf("daemon-reload") >= 0 && log.indexOf("daemon-reload") < log.indexOf("restart ssh"), serviceLog());
-        assert.ok(log.lastIndexOf("daemon-reload") < log.indexOf("restart nginx"), serviceLog());
+        assert.ok(log.indexOf("daemon-reload") >= 0 && log.indexOf("daemon-reload") < log.indexOf("restart nginx"), serviceLog());
+        assert.ok(!log.includes("restart ssh"), "sshd was restarted");
         assert.equal(sandbox("nginx -t").status, 0);
     });
 
@@ -219,7 +219,7 @@ describe("the VPS steps, run for real in a sandbox", () => {
             assert.equal(r.status, 0, `${name}: ${r.stderr}`);
         }
         for (const gone of [sshdDropInPath, authorizedKeysPath, nginxSitePath, "/etc/nginx/sites-enabled/overlay-headscale", tls.privateKey, tls.certificate,
-            "/etc/nftables.d/overlay-firewall.nft", nginxLimitsPath, sshLimitsPath, "/etc/nginx/.overlay-worker-connections"]) {
+            "/etc/nftables.d/overlay-firewall.nft", nginxLimitsPath, tunnelLimitsPath, "/etc/nginx/.overlay-worker-connections"]) {
             assert.equal(existsOnVps(gone), false, `${gone} is still there`);
         }
         assert.equal(sandbox("cat /etc/nginx/nginx.conf").stdout, fs.readFileSync("/etc/nginx/nginx.conf", "utf8"), "nginx.conf is the distribution's again");
@@ -240,7 +240,7 @@ describe("the VPS steps, run for real in a sandbox", () => {
             files: {
                 [nginxSitePath]: renderNginxSite({ hostname, tunnelPort: 8080, tls: acme }),
                 [`${nginxSitePath}.http-only`]: renderNginxSite({ hostname, tunnelPort: 8080, tls: undefined }),
-                [nginxLimitsPath]: renderOpenFilesDropIn("nginx"),
+                [nginxLimitsPath]: renderNginxLimits(),
             },
         };
         const first = step("nginx", "apply", call);

@@ -1,9 +1,10 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { headscalePorts } from "../headscale/config";
+import { tunnelUser } from "../router/tunnel";
 import { renderTurnserverConf, turnserverConfPath } from "./coturn";
 import { firewallPath, renderFirewall } from "./firewall";
-import { nginxLimitsPath, nginxWorkerConnections, renderOpenFilesDropIn, sshLimitsPath } from "./limits";
+import { nginxLimitsPath, nginxWorkerConnections, renderNginxLimits, renderTunnelLimits, tunnelLimitsPath } from "./limits";
 import { acmeTlsFiles, nginxSitePath, providedTlsFiles, renderNginxSite } from "./nginx";
 import { backupAuthorizedKeysPath, backupSshdDropInPath, renderBackupAuthorizedKeys, renderBackupSshdDropIn } from "./backupStore";
 import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "./sshd";
@@ -69,7 +70,7 @@ export class VpsEdge extends pulumi.ComponentResource {
             files: {
                 [authorizedKeysPath]: renderAuthorizedKeys({ publicKey, tunnelPort: args.tunnelPort }),
                 [sshdDropInPath]: renderSshdDropIn({ tunnelPort: args.tunnelPort }),
-                [sshLimitsPath]: renderOpenFilesDropIn("sshd"),
+                [tunnelLimitsPath]: renderTunnelLimits(tunnelUser),
             },
         })), []);
 
@@ -90,7 +91,7 @@ export class VpsEdge extends pulumi.ComponentResource {
             files: {
                 [nginxSitePath]: renderNginxSite({ ...site, tls: tlsFiles }),
                 [`${nginxSitePath}.http-only`]: renderNginxSite({ ...site, tls: undefined }),
-                [nginxLimitsPath]: renderOpenFilesDropIn("nginx"),
+                [nginxLimitsPath]: renderNginxLimits(),
                 ...(args.tls.mode === "provided" ? { [tlsFiles.certificate]: args.tls.certificate } : {}),
             },
         }, [args.hostname], { dependsOn: tlsKey ? [tlsKey] : [] });

@@ -1,7 +1,7 @@
 # Step: the tunnel endpoint on the VPS: a system user that can hold one reverse forward on
 # 127.0.0.1 and nothing else, its key, the sshd rules that enforce it, and an open-files
-# limit for sshd that holds a descriptor per client relayed through the tunnel.
-#   apply --file <drop-in> CONTENT --file <authorized_keys> CONTENT --file <ssh.service drop-in> CONTENT
+# limit for its sessions, which hold a descriptor per client relayed through the tunnel.
+#   apply --file <drop-in> CONTENT --file <authorized_keys> CONTENT --file <limits.d file> CONTENT
 #         prints the VPS's ED25519 host key
 #   remove
 # Functions from lib.sh are sent before this file.
@@ -10,7 +10,7 @@ readonly tunnel_user="tunnel"
 readonly dropin="/etc/ssh/sshd_config.d/overlay-tunnel.conf"
 readonly keys_file="/etc/ssh/overlay-tunnel/authorized_keys"
 readonly host_key="/etc/ssh/ssh_host_ed25519_key.pub"
-readonly limits="/etc/systemd/system/ssh.service.d/overlay-limits.conf"
+readonly limits="/etc/security/limits.d/overlay-tunnel.conf"
 
 apply() {
     need_root
@@ -19,15 +19,11 @@ apply() {
     stage_arguments "$@"
     ensure_system_user "$tunnel_user" "overlay SSH reverse tunnel"
     install_login "$tunnel_user" "$keys_file" "$dropin"
-    # The limit is read when sshd starts, and sessions inherit it. Debian's ssh.service stops
-    # only the listener on restart (KillMode=process): open sessions, this one included, go on
-    # with the limit they had; the tunnel's next connection gets the new one.
-    if install_file "$(staged "$limits")" "$limits" 0644; then
-        systemctl daemon-reload
-        if systemctl is-active --quiet ssh; then
-            info "sshd's open-files limit changed; restarting sshd (open sessions stay)"
-            systemctl restart ssh
-        fi
+    # The user's open-files limit: pam_limits sets it as each session opens, so the tunnel's
+    # next connection gets it and nothing restarts. Without PAM a session keeps sshd's own.
+    if install_file "$(staged "$limits")" "$limits" 0644; then info "installed the open-files limit of $tunnel_user's sessions"; fi
+    if [[ $(/usr/sbin/sshd -T 2>/dev/null | awk '$1 == "usepam" { print $2 }') == no ]]; then
+        info "sshd runs without PAM (UsePAM no): $tunnel_user's sessions keep sshd's open-files limit, not $limits"
     fi
     # Type and key only: the comment names the machine the key was made on.
     cut -d' ' -f1,2 "$host_key"
@@ -36,11 +32,7 @@ apply() {
 remove() {
     need_root
     remove_login "$tunnel_user" "$keys_file" "$dropin"
-    # The raised limit stays in force until sshd next starts.
-    if remove_path "$limits"; then
-        rmdir --ignore-fail-on-non-empty "${limits%/*}"
-        systemctl daemon-reload
-    fi
+    remove_path "$limits" || true
 }
 
 main() {
