@@ -1,8 +1,9 @@
 // npm run bench:edge: the relay path's capacity, measured with the real pieces in a network
 // namespace of its own, over loopback: Debian's nginx with its own nginx.conf, as our nginx
-// step edits it, and our rendered site; sshd with our drop-in; both with the open-files limit
-// that nginx's drop-in and the tunnel user's limits.d entry set; the router's own tunnel
-// command (hold-tunnel.sh and autossh),
+// step edits it, and our rendered site, with the open-files limit of our nginx.service
+// drop-in; sshd with our drop-in and systemd's 1024 open files, its tunnel session with the
+// limit that pam_limits sets from our limits.d file; the router's own tunnel command
+// (hold-tunnel.sh and autossh),
 // started with a container runtime's soft limit of 1024 open files; and a backend that
 // speaks the Upgrade as headscale does. Then the real headscale takes the backend's place,
 // and two real tailscaled relay through its DERP (tailnet.ts). It prints figures and ratios
@@ -132,7 +133,7 @@ async function main(): Promise<void> {
     if (made.status !== 0) throw new Error(made.stderr);
     ns = createNetns("ovl-bench");
     captureOutput(ns.start(process.execPath, [path.join(__dirname, "edgeBackend.js"), String(backendPort)]));
-    const sshd = await startTunnelSshd(ns, dir, { tunnelPort, logLevel: "INFO", openFiles: vpsOpenFiles });
+    const sshd = await startTunnelSshd(ns, dir, { tunnelPort, logLevel: "INFO" });
     const tunnel = startTunnel(sshd, backendPort, "tunnel.ssh");
     startNginx("edge", tunnelPort, { http: 80, https: 443 });
     startNginx("direct", backendPort, directPorts);

@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { autosshEnvironment, tunnelCommand, tunnelTiming, tunnelUser } from "../components/router/tunnel";
+import { vpsOpenFiles } from "../components/vps/limits";
 import { captureOutput, createNetns, Netns, signalTree, stopChild, waitUntil } from "./helpers/netns";
 import { startTunnelSshd } from "./helpers/sshd";
 import { requireTool } from "./helpers/tools";
@@ -62,6 +63,11 @@ describe("the tunnel endpoint under the real sshd", () => {
         const log = captureOutput(ssh);
         try {
             assert.ok(await waitUntil(() => get(tunnelPort) === "backend-ok", 15_000), `no traffic through the tunnel:\n${log()}\n${sshdLog().slice(-2000)}`);
+            // sshd runs with systemd's 1024 open files; the session, one open file per relayed
+            // client, gets the tunnel user's limit from pam_limits and the step's limits.d file.
+            const session = ns.run("pgrep", ["-u", tunnelUser, "-x", "sshd"]).stdout.trim().split("\n")[0];
+            assert.match(session, /^\d+$/, "the tunnel's session process");
+            assert.match(fs.readFileSync(`/proc/${session}/limits`, "utf8"), new RegExp(`^Max open files\\s+${vpsOpenFiles}\\s+${vpsOpenFiles}\\s`, "m"));
         } finally {
             await stopChild(ssh);
         }

@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { knownHostsLine, tunnelUser } from "../../components/router/tunnel";
+import { renderTunnelLimits, tunnelLimitsPath } from "../../components/vps/limits";
 import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../../components/vps/sshd";
 import { addSystemUser, Netns, waitUntil } from "./netns";
 import { requireTool } from "./tools";
@@ -21,10 +22,11 @@ export interface TunnelSshd {
 }
 
 /**
- * Starts sshd on the namespace's 127.0.0.1:22 and waits until it answers. `openFiles` sets its
- * soft limit of open files, as systemd's 1024 does for ssh.service on a VPS.
+ * Starts sshd on the namespace's 127.0.0.1:22 and waits until it answers. It runs with systemd's
+ * soft limit of 1024 open files, as ssh.service does on a VPS; the tunnel user's sessions get
+ * theirs from pam_limits and the tunnel step's limits.d file, as there.
  */
-export async function startTunnelSshd(ns: Netns, dir: string, options: { tunnelPort: number; logLevel?: string; openFiles?: number }): Promise<TunnelSshd> {
+export async function startTunnelSshd(ns: Netns, dir: string, options: { tunnelPort: number; logLevel?: string }): Promise<TunnelSshd> {
     for (const tool of ["ssh", "ssh-keygen", "ssh-keyscan"]) requireTool(tool);
     assert.ok(fs.existsSync("/usr/sbin/sshd"), "openssh-server is not installed: apt-get install openssh-server");
     const etcSsh = path.join(ns.etc, "ssh");
@@ -51,6 +53,9 @@ export async function startTunnelSshd(ns: Netns, dir: string, options: { tunnelP
     fs.writeFileSync(path.join(ns.etc, authorizedKeysPath.replace(/^\/etc\//, "")), renderAuthorizedKeys({ publicKey, tunnelPort: options.tunnelPort }), { mode: 0o644 });
     fs.writeFileSync(knownHosts, knownHostsLine("127.0.0.1", 22, fs.readFileSync(path.join(etcSsh, "ssh_host_ed25519_key.pub"), "utf8")));
 
+    fs.cpSync("/etc/security", path.join(ns.etc, "security"), { recursive: true });
+    fs.writeFileSync(path.join(ns.etc, tunnelLimitsPath.replace(/^\/etc\//, "")), renderTunnelLimits(tunnelUser));
+
     // The tunnel user exists only inside the namespace, as the VPS step creates it.
     addSystemUser(ns, tunnelUser, 64999, "overlay SSH reverse tunnel");
     fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
@@ -58,7 +63,7 @@ export async function startTunnelSshd(ns: Netns, dir: string, options: { tunnelP
     const check = ns.run("/usr/sbin/sshd", ["-t", "-f", "/etc/ssh/sshd_config"]);
     assert.equal(check.status, 0, `sshd -t: ${check.stderr}`);
     const sshd = ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"];
-    const log = await startSshd(ns, path.join(dir, "sshd.log"), options.openFiles ? ["sh", "-c", `ulimit -Sn ${options.openFiles} && exec "$@"`, "sh", ...sshd] : sshd);
+    const log = await startSshd(ns, path.join(dir, "sshd.log"), ["sh", "-c", 'ulimit -Sn 1024 && exec "$@"', "sh", ...sshd]);
     return { clientKey, knownHosts, log };
 }
 
