@@ -2,7 +2,7 @@
 // session (/ts2021) open through nginx and the tunnel, and DERP sessions too. Each costs two
 // connections in an nginx worker (the client's and the one to the tunnel) and one descriptor
 // in the tunnel's sshd session. Debian's defaults (768 connections per worker, 1024 open
-// files for a service and for an SSH session) stop near 380 clients. Pure: no Pulumi.
+// files for a service and for an SSH session) stop near 380 clients on one vCPU. Pure: no Pulumi.
 
 /** nginx connections per worker: 4,096 clients on a 1-vCPU VPS (`worker_processes auto`). */
 export const nginxWorkerConnections = 8192;

@@ -775,7 +775,7 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
             assert.ok(processes.some((p) => kind.test(p)), `no ${kind} process: ${r.stdout}`);
         }
         for (const p of processes) assert.match(p, new RegExp(`Max open files\\s+${vpsOpenFiles}\\s+${vpsOpenFiles}\\s+files`), p);
-        report(`limits on the VM: ${connections.trim()}; open files ${vpsOpenFiles} in ${processes.length} processes (nginx workers, the tunnel's session)`);
+        report(`limits on the VM: ${connections.trim()} open files ${vpsOpenFiles} in ${processes.length} processes (nginx workers, the tunnel's session)`);
     });
 
     it("rotation: a pulumi up in the next window replaces only the key chain; the old key is expired, the new one valid, the router not restarted", async () => {
