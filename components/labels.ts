@@ -12,3 +12,8 @@ export function labelsFor(name: string, component: string): Record<string, strin
 export function selectorFor(name: string): Record<string, string> {
     return { "app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "overlay" };
 }
+
+/** The labels that select the pods of every workload of one component, e.g. all subnet routers. */
+export function componentSelector(component: string): Record<string, string> {
+    return { "app.kubernetes.io/component": component, "app.kubernetes.io/part-of": "overlay" };
+}

@@ -4,7 +4,7 @@ import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { HeadscaleCli, kubectlWords } from "../keys/cli";
-import { labelsFor, selectorFor } from "../labels";
+import { componentSelector, labelsFor, selectorFor } from "../labels";
 import { commandLine } from "../shell";
 import { autosshEnvironment, knownHostsLine, tunnelCommand } from "./tunnel";
 
@@ -43,6 +43,7 @@ export interface SubnetRouterArgs {
 }
 
 const routerName = "subnet-router";
+const component = "subnet-router";
 
 /** One subnet router: its Kubernetes names and its node's name in headscale. */
 export interface RouterInstance {
@@ -69,7 +70,7 @@ export function routerInstances(hostname: string, replicas: number): RouterInsta
 }
 
 /** Labels that every router's pods carry, whichever router: for spreading them and for the disruption budget. */
-const anyRouter = { "app.kubernetes.io/component": routerName, "app.kubernetes.io/part-of": "overlay" };
+const anyRouter = componentSelector(component);
 
 const credentialsDir = "/etc/tunnel";
 /** The tunnel container's ssh control socket: an emptyDir, as the root filesystem is read-only. */
@@ -96,7 +97,7 @@ export class SubnetRouter extends pulumi.ComponentResource {
     constructor(name: string, args: SubnetRouterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("overlay:components:SubnetRouter", name, {}, opts);
         const parent = { parent: this };
-        const labels = labelsFor(routerName, "subnet-router");
+        const labels = labelsFor(routerName, component);
         const ns = args.namespace;
         const credentials = `${routerName}-credentials`;
 
@@ -157,7 +158,7 @@ export class SubnetRouter extends pulumi.ComponentResource {
 
         this.deployments = args.routers.map((router) => {
             const prefix = router.index === 0 ? name : `${name}-${router.index}`;
-            const podLabels = labelsFor(router.name, "subnet-router");
+            const podLabels = labelsFor(router.name, component);
             // A router that goes (routerReplicas lowered) leaves headscale once its pod is gone:
             // the Deployment depends on this, so Pulumi deletes the Deployment first.
             const removal = router.index === 0 ? [] : [new command.local.Command(`${prefix}-node-removal`, {
