@@ -13,13 +13,12 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { tunnelCommand } from "../components/router/tunnel";
 import { nginxWorkerConnections, vpsOpenFiles } from "../components/vps/limits";
 import { renderNginxSite } from "../components/vps/nginx";
 import { stepScriptPath } from "../components/vps/steps";
 import { captureOutput, createNetns, Netns, signalTree, waitUntil } from "../tests/helpers/netns";
 import { requireTool } from "../tests/helpers/tools";
-import { startTunnelSshd, TunnelSshd } from "../tests/helpers/sshd";
+import { startTunnelSshd } from "../tests/helpers/sshd";
 import { relayedUpload, startHeadscale } from "./tailnet";
 
 const hostname = "headscale.example.com";
@@ -32,8 +31,6 @@ const streamBytes = 256 * 1024 * 1024;
 const latencyRequests = 1000;
 const holdSeconds = 60;
 const holdSteps = [500, 1000, 2000, 3500, 5000];
-/** A container runtime's default soft limit of open files (containerd 2), for the tunnel's ssh. */
-const containerOpenFiles = 1024;
 const bound = 10 * 60_000;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-bench-edge-"));
@@ -79,16 +76,6 @@ function startNginx(name: string, upstreamPort: number, ports: { http: number; h
     captureOutput(ns!.start("sh", ["-c", `ulimit -n ${vpsOpenFiles} && exec nginx -c "$0" -g "daemon off;"`, conf]));
 }
 
-/** The router's tunnel command to a backend port, as its container starts it; returns its log. */
-function startTunnel(sshd: TunnelSshd, targetPort: number, control: string) {
-    const argv = tunnelCommand({
-        sshHost: "127.0.0.1", sshPort: 22, tunnelPort, targetHost: "127.0.0.1", targetPort,
-        identityFile: sshd.clientKey, knownHostsFile: sshd.knownHosts, controlPath: path.join(dir, control),
-    });
-    const child = ns!.start("sh", ["-c", `ulimit -Sn ${containerOpenFiles} && exec "$@"`, "tunnel", ...argv]);
-    return { child, log: captureOutput(child) };
-}
-
 /** edgeClient.js's argv, run in the namespace with as many open files as allowed (thousands of sockets), and its environment. */
 const clientArgv = (args: string[]) => ["-c", 'ulimit -Sn "$(ulimit -Hn)" && exec "$@"', "client", process.execPath, path.join(__dirname, "edgeClient.js"), ...args];
 const clientEnv = () => ({ CA_FILE: path.join(dir, "cert.pem"), CONNECT_TO: "127.0.0.1" });
@@ -109,9 +96,8 @@ function client(args: string[], timeoutMs: number): any {
 
 /** Resident memory of the VPS side's processes (nginx, sshd) in the namespace, in MiB. */
 function vpsMemoryMiB(): number {
-    const pids = spawnSync("ip", ["netns", "pids", ns!.name], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
     let kib = 0;
-    for (const pid of pids) {
+    for (const pid of ns!.pids()) {
         try {
             const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
             if (!/^Name:\s+(nginx|sshd)$/m.test(status)) continue;
@@ -134,7 +120,7 @@ async function main(): Promise<void> {
     ns = createNetns("ovl-bench");
     captureOutput(ns.start(process.execPath, [path.join(__dirname, "edgeBackend.js"), String(backendPort)]));
     const sshd = await startTunnelSshd(ns, dir, { tunnelPort, logLevel: "INFO" });
-    const tunnel = startTunnel(sshd, backendPort, "tunnel.ssh");
+    const tunnel = sshd.startRouter(backendPort, path.join(dir, "tunnel.ssh"));
     startNginx("edge", tunnelPort, { http: 80, https: 443 });
     startNginx("direct", backendPort, directPorts);
     const get = (url: string) => ns!.run("curl", ["-sk", "--max-time", "3", "--resolve", `${hostname}:443:127.0.0.1`, "--resolve", `${hostname}:${directPorts.https}:127.0.0.1`, url]).stdout;
@@ -189,7 +175,7 @@ async function main(): Promise<void> {
     console.log(`\n4. The relayed tailnet: headscale behind the tunnel, a device and a subnet router that meet only through its DERP; one upload of ${streamBytes / 1024 / 1024} MiB device → LAN service:`);
     signalTree(Number(tunnel.child.pid), "SIGKILL");
     const headscale = await startHeadscale(ns, dir, hostname, headscalePort);
-    const relay = startTunnel(sshd, headscalePort, "tailnet.ssh");
+    const relay = sshd.startRouter(headscalePort, path.join(dir, "tailnet.ssh"));
     if (!(await waitUntil(() => /"pass"/.test(get(`https://${hostname}/health`)), 30_000, 250))) throw new Error(`headscale does not answer through the tunnel:\n${relay.log()}`);
     const upload = (where: Netns, url: string, bytes: number) => {
         const r = where.run("sh", clientArgv(["upload", url, String(bytes)]), { timeoutMs: 180_000, env: { ...clientEnv(), CONNECT_TO: "" } });

@@ -4,9 +4,9 @@
 // tailnet: a POST to /sink answers how many bytes it received.
 //   node edgeBackend.js PORT [ADDRESS]   (default 127.0.0.1)
 const http = require("node:http");
+const sendBytes = require("./sendBytes");
 
 const [port, address = "127.0.0.1"] = [Number(process.argv[2]), process.argv[3]];
-const chunk = Buffer.alloc(256 * 1024, "x");
 const server = http.createServer((req, res) => {
     if (req.method !== "POST") return res.end("ok");
     let received = 0;
@@ -18,19 +18,7 @@ server.on("upgrade", (req, socket) => {
     socket.on("error", () => socket.destroy());
     socket.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: tailscale-control-protocol\r\nConnection: Upgrade\r\n\r\n");
     const url = new URL(req.url, "http://backend");
-    if (url.pathname === "/stream") {
-        let left = Number(url.searchParams.get("bytes"));
-        const pump = () => {
-            while (left > 0) {
-                const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
-                left -= part.length;
-                if (!socket.write(part)) return socket.once("drain", pump);
-            }
-            socket.end();
-        };
-        pump();
-        return;
-    }
+    if (url.pathname === "/stream") return sendBytes(socket, Number(url.searchParams.get("bytes")), () => socket.end());
     const beat = setInterval(() => socket.write("."), 20_000);
     socket.on("close", () => clearInterval(beat));
 });

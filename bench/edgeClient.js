@@ -10,6 +10,7 @@ const http = require("node:http");
 const https = require("node:https");
 const net = require("node:net");
 const tls = require("node:tls");
+const sendBytes = require("./sendBytes");
 
 const [mode, target, a, b] = process.argv.slice(2);
 const url = new URL(target);
@@ -103,24 +104,15 @@ if (mode === "stream") {
         done({ count, up, failed, errors: [...errors] });
     }, (count / 500 + seconds) * 1000);
 } else if (mode === "upload") {
-    let left = Number(a);
-    const chunk = Buffer.alloc(256 * 1024, "x");
+    const bytes = Number(a);
     const started = process.hrtime.bigint();
-    const req = (secure ? https : http).request({ host: address, port, path: url.pathname, method: "POST", servername: url.hostname, ca, headers: { host: url.hostname, "content-length": left } }, (res) => {
+    const req = (secure ? https : http).request({ host: address, port, path: url.pathname, method: "POST", servername: url.hostname, ca, headers: { host: url.hostname, "content-length": bytes } }, (res) => {
         let body = "";
         res.on("data", (d) => (body += d));
         res.on("end", () => done({ bytes: Number(body), seconds: Number(process.hrtime.bigint() - started) / 1e9 }));
     });
     req.on("error", (err) => done({ error: String(err) }));
-    const pump = () => {
-        while (left > 0) {
-            const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
-            left -= part.length;
-            if (!req.write(part)) return req.once("drain", pump);
-        }
-        req.end();
-    };
-    pump();
+    sendBytes(req, bytes, () => req.end());
 } else {
     done({ error: `unknown mode ${mode}` });
 }

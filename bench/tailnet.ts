@@ -7,36 +7,16 @@
 //                       ├── vps (10.9.0.1: nginx, sshd, the tunnel, headscale; forwards nothing)
 //   home (10.9.2.2) ────┘
 //     └── lan (192.168.1.10): the service
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { headscaleConfig, renderHeadscaleConfig } from "../components/headscale/config";
 import { renderPolicy } from "../components/headscale/policy";
-import { captureOutput, createNetns, freePort, Netns, waitUntil } from "../tests/helpers/netns";
+import { captureOutput, createNetns, freePort, ip, link, mustRun, Netns, waitUntil } from "../tests/helpers/netns";
 import { requireTool } from "../tests/helpers/tools";
 
 export const vpsAddress = "10.9.0.1";
 const lanRoute = "192.168.1.0/24";
 const lanService = { address: "192.168.1.10", port: 8000 };
-
-function ip(ns: Netns, ...args: string[]): void {
-    const r = spawnSync("ip", ["-n", ns.name, ...args], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`ip -n ${ns.name} ${args.join(" ")}: ${r.stderr}`);
-}
-
-function sysctl(ns: Netns, setting: string): void {
-    const r = ns.run("sysctl", ["-qw", setting]);
-    if (r.status !== 0) throw new Error(`sysctl ${setting} in ${ns.name}: ${r.stderr}`);
-}
-
-/** A veth pair between two namespaces, with an address at each end. */
-function link(a: Netns, aAddress: string, b: Netns, bAddress: string, names: [string, string]): void {
-    ip(a, "link", "add", names[0], "type", "veth", "peer", "name", names[1], "netns", b.name);
-    ip(a, "addr", "add", aAddress, "dev", names[0]);
-    ip(b, "addr", "add", bAddress, "dev", names[1]);
-    ip(a, "link", "set", names[0], "up");
-    ip(b, "link", "set", names[1], "up");
-}
 
 /** headscale, as the cluster runs it, with its paths and ports moved to this run's; answers /health on 127.0.0.1:PORT. */
 export async function startHeadscale(vps: Netns, dir: string, hostname: string, port: number): Promise<(...args: string[]) => string> {
@@ -97,14 +77,14 @@ export async function relayedUpload(args: TailnetArgs): Promise<RelayedUpload> {
         return ns;
     });
     ip(vps, "addr", "add", `${vpsAddress}/32`, "dev", "lo");
-    sysctl(vps, "net.ipv4.ip_forward=0");
-    link(vps, "10.9.1.1/24", device, "10.9.1.2/24", ["todevice", "tovps"]);
-    link(vps, "10.9.2.1/24", home, "10.9.2.2/24", ["tohome", "tovps"]);
-    link(home, "192.168.1.1/24", lan, `${lanService.address}/24`, ["tolan", "tohome"]);
+    mustRun(vps, "sysctl", ["-qw", "net.ipv4.ip_forward=0"]);
+    link(vps, "todevice", "10.9.1.1/24", device, "tovps", "10.9.1.2/24");
+    link(vps, "tohome", "10.9.2.1/24", home, "tovps", "10.9.2.2/24");
+    link(home, "tolan", "192.168.1.1/24", lan, "tohome", `${lanService.address}/24`);
     ip(device, "route", "add", "default", "via", "10.9.1.1");
     ip(home, "route", "add", "default", "via", "10.9.2.1");
     ip(lan, "route", "add", "default", "via", "192.168.1.1");
-    sysctl(home, "net.ipv4.ip_forward=1");
+    mustRun(home, "sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
     for (const ns of [device, home]) fs.writeFileSync(path.join(ns.etc, "hosts"), `127.0.0.1 localhost\n${vpsAddress} ${hostname}\n`);
     captureOutput(lan.start(process.execPath, [path.join(__dirname, "edgeBackend.js"), String(lanService.port), lanService.address]));
 
@@ -159,8 +139,7 @@ function derpSends(metrics: string): Map<string, number> {
 function cpuTimes(namespaces: [Netns, string][]): Map<string, number> {
     const times = new Map<string, number>();
     for (const [ns, label] of namespaces) {
-        const pids = spawnSync("ip", ["netns", "pids", ns.name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
-        for (const pid of pids) {
+        for (const pid of ns.pids()) {
             try {
                 const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
                 const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));

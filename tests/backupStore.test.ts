@@ -357,10 +357,10 @@ describe("the backup-store step, run for real in a sandbox", () => {
             assert.equal(fs.readFileSync(path.join(upper, "srv/overlay-backup/backups/headscale-2.db.age"), "utf8"), "headscale-2.db.age version two\n");
         } finally {
             // Its overlay shares the upper directory: gone before the next step touches it.
-            for (const pid of spawnSync("ip", ["netns", "pids", ns.name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean)) {
-                try { process.kill(Number(pid), "SIGKILL"); } catch { /* already gone */ }
+            for (const pid of ns.pids()) {
+                try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
             }
-            assert.ok(await waitUntil(() => spawnSync("ip", ["netns", "pids", ns.name], { encoding: "utf8" }).stdout.trim() === "", 5000), "sshd's processes outlived it");
+            assert.ok(await waitUntil(() => ns.pids().length === 0, 5000), "sshd's processes outlived it");
         }
     });
 

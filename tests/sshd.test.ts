@@ -8,10 +8,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { autosshEnvironment, tunnelCommand, tunnelTiming, tunnelUser } from "../components/router/tunnel";
+import { tunnelTiming, tunnelUser } from "../components/router/tunnel";
 import { vpsOpenFiles } from "../components/vps/limits";
 import { captureOutput, createNetns, Netns, signalTree, stopChild, waitUntil } from "./helpers/netns";
-import { startTunnelSshd } from "./helpers/sshd";
+import { startTunnelSshd, TunnelSshd } from "./helpers/sshd";
 import { requireTool } from "./helpers/tools";
 
 const tunnelPort = 8080;
@@ -21,6 +21,7 @@ let sshdLog: () => string;
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-sshd-"));
 let clientKey: string;
 let knownHosts: string;
+let tunnelSshd: TunnelSshd;
 
 const sshBase = () => [
     "-i", clientKey, "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null",
@@ -33,13 +34,20 @@ function get(port: number): string {
     return r.status === 0 ? r.stdout : "";
 }
 
+/** A backend in the namespace on 127.0.0.1:port; `handler` is the body of an http request handler (q, s). */
+function backend(port: number, handler: string) {
+    const child = ns.start(process.execPath, ["-e", `require("http").createServer((q, s) => { ${handler} }).listen(${port}, "127.0.0.1")`]);
+    captureOutput(child);
+    return child;
+}
+
 describe("the tunnel endpoint under the real sshd", () => {
     before(async () => {
         for (const tool of ["autossh", "curl"]) requireTool(tool);
         ns = createNetns("ovl-sshd");
-        ({ clientKey, knownHosts, log: sshdLog } = await startTunnelSshd(ns, scratch, { tunnelPort }));
-        const backend = ns.start(process.execPath, ["-e", `require("http").createServer((q, s) => s.end("backend-ok")).listen(${backendPort}, "127.0.0.1")`]);
-        captureOutput(backend);
+        tunnelSshd = await startTunnelSshd(ns, scratch, { tunnelPort });
+        ({ clientKey, knownHosts, log: sshdLog } = tunnelSshd);
+        backend(backendPort, 's.end("backend-ok");');
         assert.ok(await waitUntil(() => get(backendPort) === "backend-ok", 10_000), "the test backend did not start");
     });
 
@@ -115,18 +123,8 @@ describe("the tunnel endpoint under the real sshd", () => {
         }
     });
 
-    /**
-     * A router's tunnel command, as its container runs it, forwarding to this backend port;
-     * with the soft open-files limit of 1024 that a container runtime may set.
-     */
-    const router = (backend: number, control: string) => {
-        const argv = tunnelCommand({
-            sshHost: "127.0.0.1", sshPort: 22, tunnelPort, targetHost: "127.0.0.1", targetPort: backend,
-            identityFile: clientKey, knownHostsFile: knownHosts, controlPath: path.join(scratch, control),
-        });
-        const child = ns.start("sh", ["-c", 'ulimit -Sn 1024 && exec "$@"', "router", ...argv], { ...autosshEnvironment });
-        return { child, log: captureOutput(child) };
-    };
+    /** A router's tunnel command, as its container runs it, forwarding to this backend port. */
+    const router = (backend: number, control: string) => tunnelSshd.startRouter(backend, path.join(scratch, control));
 
     it("comes back within the retry interval under the router's tunnel command after its ssh is killed", async () => {
         const a = router(backendPort, "one.ssh");
@@ -158,8 +156,7 @@ describe("the tunnel endpoint under the real sshd", () => {
 
     it("with two routers, one holds the port and the other waits on its open connection; when the holder dies, the other takes the port within the retry interval, with no new login", async () => {
         const timing = tunnelTiming;
-        const other = ns.start(process.execPath, ["-e", `require("http").createServer((q, s) => s.end("backend-b")).listen(${backendPort + 1}, "127.0.0.1")`]);
-        captureOutput(other);
+        const other = backend(backendPort + 1, 's.end("backend-b");');
         const logins = () => (sshdLog().match(/Accepted publickey for tunnel/g) ?? []).length;
         const a = router(backendPort, "a.ssh");
         let b: ReturnType<typeof router> | undefined;
@@ -198,14 +195,12 @@ describe("the tunnel endpoint under the real sshd", () => {
     it("a holder that stops (SIGTERM, as a pod deletion sends) gives the port up first: the standby takes it while the stopping router's open sessions carry on", async () => {
         const streamPort = backendPort + 2;
         const backends = [
-            ns.start(process.execPath, ["-e", `require("http").createServer((q, s) => s.end("backend-b")).listen(${backendPort + 1}, "127.0.0.1")`]),
-            ns.start(process.execPath, ["-e", `require("http").createServer((q, s) => {
+            backend(backendPort + 1, 's.end("backend-b");'),
+            backend(streamPort, `
                 if (q.url !== "/stream") return s.end("backend-a");
                 let n = 0;
-                const t = setInterval(() => { s.write("tick\\n"); if (++n === 6) { clearInterval(t); s.end(); } }, 500);
-            }).listen(${streamPort}, "127.0.0.1")`]),
+                const t = setInterval(() => { s.write("tick\\n"); if (++n === 6) { clearInterval(t); s.end(); } }, 500);`),
         ];
-        for (const b of backends) captureOutput(b);
         const a = router(streamPort, "c.ssh");
         let b: ReturnType<typeof router> | undefined;
         try {
@@ -231,7 +226,7 @@ describe("the tunnel endpoint under the real sshd", () => {
         } finally {
             signalTree(Number(a.child.pid), "SIGKILL");
             if (b) signalTree(Number(b.child.pid), "SIGKILL");
-            for (const backend of backends) backend.kill("SIGKILL");
+            for (const server of backends) server.kill("SIGKILL");
         }
     });
 });

@@ -9,10 +9,9 @@
 // "wan" holds QEMU, whose port forwards listen on its 127.0.0.1 only; the VPS's address is
 // DNAT-ed there (and the source made 127.0.0.1: the guest sees every client as 10.0.2.2). wan forwards nothing between home and device: like two NATed networks, they
 // can meet only through the VPS (DERP), never directly.
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createNetns, Netns } from "../helpers/netns";
+import { createNetns, ip, link, mustRun, Netns } from "../helpers/netns";
 
 /** The address QEMU's user network gives its guest: the "VPS's public IP" everywhere here. */
 export const vpsAddress = "10.0.2.15";
@@ -38,25 +37,6 @@ export interface World {
     readonly home2: Netns;
     readonly device: Netns;
     destroy(): void;
-}
-
-function ip(ns: Netns | undefined, ...args: string[]): void {
-    const r = spawnSync("ip", ns ? ["-n", ns.name, ...args] : args, { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr}`);
-}
-
-function must(ns: Netns, command: string, args: string[], input?: string): void {
-    const r = ns.run(command, args, { input });
-    if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} in ${ns.name}: ${r.stderr}`);
-}
-
-/** A veth pair from `a` (named aName, address aAddr) to `b`. */
-function link(a: Netns, aName: string, aAddr: string, b: Netns, bName: string, bAddr: string): void {
-    ip(a, "link", "add", aName, "type", "veth", "peer", "name", bName, "netns", b.name);
-    ip(a, "addr", "add", aAddr, "dev", aName);
-    ip(b, "addr", "add", bAddr, "dev", bName);
-    ip(a, "link", "set", aName, "up");
-    ip(b, "link", "set", bName, "up");
 }
 
 /** /etc/hosts and an empty resolv.conf for the namespace (no DNS server exists here). */
@@ -87,7 +67,7 @@ export function createWorld(hostname: string, forwards: readonly Forward[]): Wor
         ip(lan, "route", "add", "default", "via", "192.168.1.1");
         link(home, "home2", "172.16.3.1/24", home2, "home0", `${home2Address}/24`);
         ip(home2, "route", "add", "default", "via", "172.16.3.1");
-        must(home, "sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
+        mustRun(home, "sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
         // Replies from QEMU to the second node go back through home.
         ip(wan, "route", "add", "172.16.3.0/24", "via", homeAddress);
         // The cluster's own range, reachable in home, never advertised.
@@ -97,10 +77,10 @@ export function createWorld(hostname: string, forwards: readonly Forward[]): Wor
         ip(home, "link", "set", "cluster1", "up");
 
         // The VPS's address, DNAT-ed to QEMU's forwards on wan's loopback.
-        must(wan, "sysctl", ["-qw", "net.ipv4.conf.all.route_localnet=1"]);
-        must(wan, "sysctl", ["-qw", "net.ipv4.ip_forward=0"]);
+        mustRun(wan, "sysctl", ["-qw", "net.ipv4.conf.all.route_localnet=1"]);
+        mustRun(wan, "sysctl", ["-qw", "net.ipv4.ip_forward=0"]);
         const rules = forwards.map((f) => `        ip daddr ${vpsAddress} ${f.protocol} dport ${f.guestPort} dnat to 127.0.0.1:${f.hostPort}`);
-        must(wan, "nft", ["-f", "-"], [
+        mustRun(wan, "nft", ["-f", "-"], [
             "table ip e2e_wan {",
             "    chain prerouting {",
             "        type nat hook prerouting priority dstnat; policy accept;",

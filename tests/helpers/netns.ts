@@ -18,6 +18,8 @@ export interface Netns {
      * programs that wait for "the network" (tailscaled) see one, and nothing leaves.
      */
     addDeadEndRoute(): void;
+    /** The processes running in the namespace now. */
+    pids(): number[];
     destroy(): void;
 }
 
@@ -31,7 +33,7 @@ export function createNetns(prefix: string): Netns {
     spawnSync("ip", ["-n", name, "link", "set", "lo", "up"]);
     fs.mkdirSync(etc, { recursive: true });
     const children: ChildProcess[] = [];
-    return {
+    const ns: Netns = {
         name,
         etc,
         run(command, args, options = {}) {
@@ -48,28 +50,47 @@ export function createNetns(prefix: string): Netns {
             return child;
         },
         addDeadEndRoute() {
-            for (const args of [
-                ["link", "add", "deadend0", "type", "veth", "peer", "name", "deadend1"],
-                ["addr", "add", "192.0.2.1/24", "dev", "deadend0"],
-                ["link", "set", "deadend0", "up"],
-                ["link", "set", "deadend1", "up"],
-                ["route", "add", "default", "dev", "deadend0"],
-            ]) {
-                const r = spawnSync("ip", ["-n", name, ...args], { encoding: "utf8" });
-                if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr}`);
-            }
+            ip(ns, "link", "add", "deadend0", "type", "veth", "peer", "name", "deadend1");
+            ip(ns, "addr", "add", "192.0.2.1/24", "dev", "deadend0");
+            ip(ns, "link", "set", "deadend0", "up");
+            ip(ns, "link", "set", "deadend1", "up");
+            ip(ns, "route", "add", "default", "dev", "deadend0");
+        },
+        pids() {
+            return spawnSync("ip", ["netns", "pids", name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean).map(Number);
         },
         destroy() {
             for (const child of children) child.kill("SIGKILL");
             // Whatever still runs inside goes with the namespace's processes.
-            const pids = spawnSync("ip", ["netns", "pids", name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
-            for (const pid of pids) {
-                try { process.kill(Number(pid), "SIGKILL"); } catch { /* already gone */ }
+            for (const pid of ns.pids()) {
+                try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
             }
             spawnSync("ip", ["netns", "delete", name]);
             fs.rmSync(etc, { recursive: true, force: true });
         },
     };
+    return ns;
+}
+
+/** `ip -n NS ARGS...`, or `ip ARGS...` without a namespace; throws with ip's message. */
+export function ip(ns: Netns | undefined, ...args: string[]): void {
+    const r = spawnSync("ip", ns ? ["-n", ns.name, ...args] : args, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`ip ${ns ? `-n ${ns.name} ` : ""}${args.join(" ")}: ${r.stderr}`);
+}
+
+/** A veth pair from `a` (named aName, address aAddr) to `b` (bName, bAddr), both ends up. */
+export function link(a: Netns, aName: string, aAddr: string, b: Netns, bName: string, bAddr: string): void {
+    ip(a, "link", "add", aName, "type", "veth", "peer", "name", bName, "netns", b.name);
+    ip(a, "addr", "add", aAddr, "dev", aName);
+    ip(b, "addr", "add", bAddr, "dev", bName);
+    ip(a, "link", "set", aName, "up");
+    ip(b, "link", "set", bName, "up");
+}
+
+/** Runs a command in the namespace; throws with its message if it fails. */
+export function mustRun(ns: Netns, command: string, args: string[], input?: string): void {
+    const r = ns.run(command, args, { input });
+    if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} in ${ns.name}: ${r.stderr}`);
 }
 
 /** Collects a child's output for messages. */

@@ -3,13 +3,13 @@
 // authorized_keys at their real paths, the tunnel user, a client key for it and a known_hosts
 // line pinning the host key).
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { ChildProcess, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { knownHostsLine, tunnelUser } from "../../components/router/tunnel";
+import { autosshEnvironment, knownHostsLine, tunnelCommand, tunnelUser } from "../../components/router/tunnel";
 import { renderTunnelLimits, tunnelLimitsPath } from "../../components/vps/limits";
 import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../../components/vps/sshd";
-import { addSystemUser, Netns, waitUntil } from "./netns";
+import { addSystemUser, captureOutput, Netns, waitUntil } from "./netns";
 import { requireTool } from "./tools";
 
 export interface TunnelSshd {
@@ -19,6 +19,12 @@ export interface TunnelSshd {
     readonly knownHosts: string;
     /** sshd's log (LogLevel as given). */
     log(): string;
+    /**
+     * A router's tunnel command to this sshd, forwarding the tunnel port to 127.0.0.1:targetPort,
+     * started as its container starts it: autossh's environment, and a container runtime's soft
+     * limit of 1024 open files.
+     */
+    startRouter(targetPort: number, controlPath: string): { readonly child: ChildProcess; readonly log: () => string };
 }
 
 /**
@@ -64,7 +70,15 @@ export async function startTunnelSshd(ns: Netns, dir: string, options: { tunnelP
     assert.equal(check.status, 0, `sshd -t: ${check.stderr}`);
     const sshd = ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"];
     const log = await startSshd(ns, path.join(dir, "sshd.log"), ["sh", "-c", 'ulimit -Sn 1024 && exec "$@"', "sh", ...sshd]);
-    return { clientKey, knownHosts, log };
+    const startRouter = (targetPort: number, controlPath: string) => {
+        const argv = tunnelCommand({
+            sshHost: "127.0.0.1", sshPort: 22, tunnelPort: options.tunnelPort, targetHost: "127.0.0.1", targetPort,
+            identityFile: clientKey, knownHostsFile: knownHosts, controlPath,
+        });
+        const child = ns.start("sh", ["-c", 'ulimit -Sn 1024 && exec "$@"', "router", ...argv], { ...autosshEnvironment });
+        return { child, log: captureOutput(child) };
+    };
+    return { clientKey, knownHosts, log, startRouter };
 }
 
 /**
