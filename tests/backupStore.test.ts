@@ -255,7 +255,7 @@ describe("the backup-store step, run for real in a sandbox", () => {
     }
 
     /** Runs the step as Pulumi would: `bash -s -- ACTION [ARG]` with the step on stdin. */
-    const step = (action: "apply" | "remove", arg = "") => sandbox(`exec bash -s -- ${action} ${arg}`, renderStepStdin("backup-store", call));
+    const step = (action: "apply" | "remove" | "check", arg = "") => sandbox(`exec bash -s -- ${action} ${arg}`, renderStepStdin("backup-store", call));
     const onVps = (command: string) => sandbox(command).stdout.trim();
     const existsOnVps = (file: string) => sandbox(`test -e ${file} || test -L ${file}`).status === 0;
     const serviceLog = () => (fs.existsSync(path.join(state, "log")) ? fs.readFileSync(path.join(state, "log"), "utf8") : "");
@@ -333,6 +333,16 @@ describe("the backup-store step, run for real in a sandbox", () => {
         ].join(" && "));
         assert.equal(broken.status, 0, broken.stderr);
         const log = serviceLog();
+        // The check names both, and changes nothing.
+        const entries = snapshot();
+        const check = step("check");
+        assert.equal(check.status, 0, check.stderr);
+        assert.equal(check.stdout, [
+            `drift: ${backupChroot}: root:root 775, applied root:root 755`,
+            `drift: ${storeOnVps}: 4242:4242 755, applied overlay-backup:overlay-backup 700`,
+            "",
+        ].join("\n"));
+        assert.deepEqual(snapshot(), entries);
         const r = step("apply");
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stderr, /set \/srv\/overlay-backup to root:root, mode 0755/);
@@ -342,6 +352,7 @@ describe("the backup-store step, run for real in a sandbox", () => {
             ["root:root 755", "overlay-backup:overlay-backup 700", "overlay-backup:overlay-backup 755", "overlay-backup:overlay-backup 644"].join("\n"));
         assert.equal(serviceLog(), log, "sshd was reloaded for a directory's mode");
         assert.equal(step("apply").stderr, "", "the repair did not hold");
+        assert.equal(step("check").stdout, "", "the check still finds drift");
     });
 
     it("serves the store it built to the real sftp client, under the machine's own sshd config", async () => {

@@ -74,7 +74,7 @@ function sandbox(command: string, input?: string) {
 }
 
 /** Runs a step as Pulumi would (`bash -s -- ACTION` with the step on stdin), inside the sandbox. */
-function step(name: Step, action: "apply" | "remove", call: StepCall = calls[name]) {
+function step(name: Step, action: "apply" | "remove" | "check", call: StepCall = calls[name]) {
     return sandbox(`exec bash -s -- ${action} ${(action === "remove" ? removeArgs[name] : []).join(" ")}`, renderStepStdin(name, call));
 }
 
@@ -116,6 +116,8 @@ describe("the VPS steps, run for real in a sandbox", () => {
         fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
         fs.mkdirSync(path.join(state, "active"), { recursive: true });
         fs.writeFileSync(path.join(state, "active", "ssh"), "");
+        fs.mkdirSync(path.join(state, "enabled"), { recursive: true });
+        fs.writeFileSync(path.join(state, "enabled", "ssh"), "");
         ns = createNetns("ovl-steps");
     });
 
@@ -173,6 +175,65 @@ describe("the VPS steps, run for real in a sandbox", () => {
         console.log(`# second apply of all ${order.length} steps: ${Date.now() - started} ms, no change`);
         assert.deepEqual(snapshot(), files);
         assert.equal(serviceLog(), log, "a service was restarted or reloaded");
+    });
+
+    /** Every step's check: its "drift:" lines, by step; the steps change nothing. */
+    const driftReport = () => {
+        const files = snapshot();
+        const log = serviceLog();
+        const found: Record<string, string[]> = {};
+        for (const name of order) {
+            const r = step(name, "check");
+            assert.equal(r.status, 0, `${name} check: ${r.stderr}`);
+            const lines = r.stdout.split("\n").filter(Boolean);
+            assert.ok(lines.every((l) => l.startsWith("drift: ")), r.stdout);
+            if (lines.length > 0) found[name] = lines.map((l) => l.slice("drift: ".length));
+        }
+        assert.deepEqual(snapshot(), files, "a check changed a file");
+        assert.equal(serviceLog(), log, "a check touched a service");
+        return found;
+    };
+
+    it("check: with the VPS as applied, no step reports drift", () => {
+        assert.deepEqual(driftReport(), {});
+    });
+
+    it("check: hand edits are each named by their step, without a secret's content; the step's apply repairs them", () => {
+        const edits = [
+            `printf '\n# edited by hand\n' >> ${nginxSitePath}`,
+            `chmod 0644 ${tls.privateKey}`,
+            `printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl someone\n' >> ${authorizedKeysPath}`,
+            // Another file, read first, loosens the tunnel user's rules: sshd's first match wins.
+            "printf 'Match User tunnel\\n    PermitOpen any\\n' > /etc/ssh/sshd_config.d/00-local.conf",
+            "nft delete table inet overlay_firewall",
+            `printf 'dropped\n' > /etc/turnserver.conf`,
+        ];
+        const edited = sandbox(edits.join(" && "));
+        assert.equal(edited.status, 0, edited.stderr);
+        const found = driftReport();
+        assert.deepEqual(Object.keys(found).sort(), ["coturn", "firewall", "nginx", "tls-key", "tunnel-endpoint"]);
+        assert.deepEqual(found.nginx, [`${nginxSitePath}: its content differs from the applied one`]);
+        assert.deepEqual(found["tls-key"], [`${tls.privateKey}: mode 644, applied 600`]);
+        assert.deepEqual(found.coturn, ["/etc/turnserver.conf: its content differs from the applied one"]);
+        assert.deepEqual(found.firewall, ["the firewall table overlay_firewall is not loaded"]);
+        assert.deepEqual(found["tunnel-endpoint"], [
+            `${authorizedKeysPath}: its content differs from the applied one`,
+            "sshd gives tunnel 'permitopen any', applied 'PermitOpen none'",
+        ]);
+        const key = certificate.key.split("\n").find((l) => l.length > 20)!;
+        assert.ok(!JSON.stringify(found).includes(key), "a check printed the TLS key");
+
+        // The applies repair what is theirs; the file of another's stays, and is still named.
+        for (const name of order) assert.equal(step(name, "apply").status, 0, name);
+        assert.deepEqual(driftReport(), { "tunnel-endpoint": ["sshd gives tunnel 'permitopen any', applied 'PermitOpen none'"] });
+        assert.equal(sandbox("rm /etc/ssh/sshd_config.d/00-local.conf").status, 0);
+        assert.deepEqual(driftReport(), {});
+
+        // A rule added to the loaded table by hand, the file untouched.
+        assert.equal(sandbox("nft add rule inet overlay_firewall input tcp dport 5555 accept").status, 0);
+        assert.deepEqual(driftReport(), { firewall: ["the firewall table overlay_firewall differs from the applied one"] });
+        assert.equal(step("firewall", "apply").status, 0);
+        assert.deepEqual(driftReport(), {});
     });
 
     it("a drop-in that sshd rejects fails the step with sshd's message and keeps the previous one", () => {

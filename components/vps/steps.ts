@@ -51,9 +51,10 @@ export function closingLine(call: StepCall): string {
 /**
  * The command line of an action; as root directly, otherwise through passwordless sudo.
  * `remove` gets the same stdin, so its main sees the command line's words first, then the
- * apply arguments, which it ignores.
+ * apply arguments, which it ignores. `check` reads the apply arguments and changes nothing:
+ * it prints one "drift: ..." line per difference between the VPS and them.
  */
-export function stepCommand(action: "apply" | "remove", user: string): string {
+export function stepCommand(action: "apply" | "remove" | "check", user: string): string {
     return `${user === "root" ? "" : "sudo -n "}bash -s -- ${action}`;
 }
 

@@ -4,6 +4,7 @@
 #   remove [keep|delete]
 #         keep (the default) leaves the backups in /srv/overlay-backup/backups, owned by root;
 #         delete removes /srv/overlay-backup and the backups in it
+#   check  (the apply arguments)   prints how the VPS differs from them, changes nothing
 # Reads no environment variables. Functions from lib.sh are sent before this file.
 
 readonly backup_user="overlay-backup"
@@ -45,6 +46,15 @@ apply() {
     install_login "$backup_user" "$keys_file" "$dropin"
 }
 
+check() {
+    need_root
+    need_sshd
+    stage_arguments "$@"
+    check_login "$backup_user" "$keys_file" "$dropin"
+    check_dir "$chroot_dir" root:root 0755
+    check_dir "$store_dir" "$backup_user:$backup_user" 0700
+}
+
 remove() {
     local backups="$1"
     [[ $backups == keep || $backups == delete ]] || fatal "remove takes 'keep' or 'delete', not '$backups'"
@@ -66,7 +76,8 @@ main() {
     case "${1:-}" in
         apply) shift; apply "$@" ;;
         # Pulumi's delete sends the apply arguments too: they follow the optional keep|delete.
+        check) shift; check "$@" ;;
         remove) if [[ ${2:-keep} == --file ]]; then remove keep; else remove "${2:-keep}"; fi ;;
-        *) fatal "usage: apply --file PATH CONTENT... | remove [keep|delete]" ;;
+        *) fatal "usage: apply --file PATH CONTENT... | remove [keep|delete] | check (the apply arguments)" ;;
     esac
 }

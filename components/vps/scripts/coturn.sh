@@ -1,6 +1,7 @@
 # Step: coturn as a STUN-only server.
 #   apply --file /etc/turnserver.conf CONTENT
 #   remove          puts the distribution's turnserver.conf back and stops coturn
+#   check  (the apply arguments)   prints how the VPS differs from them, changes nothing
 # Functions from lib.sh are sent before this file.
 
 readonly conf="/etc/turnserver.conf"
@@ -23,6 +24,13 @@ apply() {
     fi
 }
 
+check() {
+    need_root
+    stage_arguments "$@"
+    check_file "$(staged "$conf")" "$conf" 0644
+    check_service coturn
+}
+
 remove() {
     need_root
     if systemctl is-active --quiet coturn 2>/dev/null; then systemctl stop coturn; fi
@@ -34,6 +42,7 @@ main() {
     case "${1:-}" in
         apply) shift; apply "$@" ;;
         remove) remove ;;
-        *) fatal "usage: apply --file /etc/turnserver.conf CONTENT | remove" ;;
+        check) shift; check "$@" ;;
+        *) fatal "usage: apply --file /etc/turnserver.conf CONTENT | remove | check (the apply arguments)" ;;
     esac
 }

@@ -113,6 +113,73 @@ ensure_dir() {
     fi
 }
 
+# --- check: read-only. Each difference between the VPS and what the step applied is one line
+# on stdout, "drift: ...". Nothing is printed when they match, and never a file's content. ---
+drift() { printf 'drift: %s\n' "$*"; }
+
+# --- a path's owner as user:group, or uid:gid where they have no name ---
+owner_of() {
+    local owner
+    owner=$(stat -c %U:%G "$1")
+    [[ $owner != *UNKNOWN* ]] || owner=$(stat -c %u:%g "$1")
+    printf '%s' "$owner"
+}
+
+# Usage: check_file SOURCE PATH MODE [OWNER:GROUP]   (default root:root)
+check_file() {
+    local source="$1" path="$2" mode="$3" owner="${4:-root:root}" actual
+    if [[ ! -f $path ]]; then
+        drift "$path is missing"
+        return 0
+    fi
+    cmp -s "$source" "$path" || drift "$path: its content differs from the applied one"
+    actual=$(stat -c %a "$path")
+    [[ $actual == "${mode#0}" ]] || drift "$path: mode $actual, applied ${mode#0}"
+    actual=$(owner_of "$path")
+    [[ $actual == "$owner" ]] || drift "$path: owner $actual, applied $owner"
+}
+
+# Usage: check_dir PATH OWNER:GROUP MODE
+check_dir() {
+    local actual
+    if [[ ! -d $1 ]]; then
+        drift "the directory $1 is missing"
+        return 0
+    fi
+    actual="$(owner_of "$1") $(stat -c %a "$1")"
+    [[ $actual == "$2 ${3#0}" ]] || drift "$1: $actual, applied $2 ${3#0}"
+}
+
+# Usage: check_service UNIT   enabled, and running
+check_service() {
+    systemctl is-enabled --quiet "$1" || drift "the service $1 is not enabled"
+    systemctl is-active --quiet "$1" || drift "the service $1 is not running"
+}
+
+# Usage: check_login USER KEYS_FILE DROPIN: the user with no shell, its key and rules as
+# applied, and each setting of the rules' Match block in force for the user (`sshd -T`), so a
+# rule that another file overrides is found too.
+check_login() {
+    local login_user="$1" login_keys="$2" login_rules="$3" shell effective key value
+    shell=$(getent passwd "$login_user" | cut -d: -f7) || true
+    if [[ -z $shell ]]; then
+        drift "the user $login_user is missing"
+    elif [[ $shell != /usr/sbin/nologin ]]; then
+        drift "the user $login_user has the shell $shell, applied /usr/sbin/nologin"
+    fi
+    check_file "$(staged "$login_keys")" "$login_keys" 0644
+    check_file "$(staged "$login_rules")" "$login_rules" 0644
+    if ! effective=$(/usr/sbin/sshd -T -C "user=$login_user,host=overlay-check,addr=127.0.0.1" 2>&1); then
+        drift "sshd rejects its configuration: ${effective##*$'\n'}"
+        return 0
+    fi
+    while read -r key value; do
+        [[ -n $key && $key != \#* && ${key,,} != match ]] || continue
+        grep -qixF -- "$key $value" <<<"$effective" ||
+            drift "sshd gives $login_user '$(grep -i -m1 -- "^$key " <<<"$effective" || echo "no ${key,,}")', applied '$key $value'"
+    done <"$(staged "$login_rules")"
+}
+
 # --- make sshd read its config again, if it is running ---
 reload_sshd() {
     if systemctl is-active --quiet ssh; then systemctl reload ssh; fi

@@ -9,6 +9,7 @@
 #     there; the drop-in raises nginx's open-files limit.
 #   remove HOSTNAME   the site goes, the distribution's default site and worker_connections
 #                     come back, the drop-in goes
+#   check  (the apply arguments)   prints how the VPS differs from them, changes nothing
 # Functions from lib.sh are sent before this file.
 
 readonly site="/etc/nginx/sites-available/overlay-headscale"
@@ -147,6 +148,29 @@ apply() {
     fi
 }
 
+check() {
+    local hostname mode connections current
+    need_root
+    stage_arguments "$@"
+    hostname="${params[0]}" mode="${params[1]}" connections="${params[3]}"
+    check_file "$(staged "$site")" "$site" 0644
+    [[ $(readlink "$enabled") == "$site" ]] || drift "$enabled does not point to $site"
+    [[ ! -e $default_site ]] || drift "the distribution's default site is enabled again"
+    if [[ $mode == provided ]]; then
+        check_file "$(staged "/etc/ssl/overlay/$hostname.crt")" "/etc/ssl/overlay/$hostname.crt" 0644
+    else
+        [[ -f /etc/letsencrypt/live/$hostname/fullchain.pem ]] || drift "certbot's certificate for $hostname is missing"
+        printf '#!/bin/sh\nsystemctl reload nginx\n' >"$workdir/renew-hook"
+        check_file "$workdir/renew-hook" "$renew_hook" 0755
+    fi
+    current=$(worker_connections_of "$nginx_conf")
+    if [[ ! $current =~ ^[0-9]+$ ]] || ((current < connections)); then
+        drift "worker_connections in $nginx_conf is ${current:-not in an events block}, applied $connections"
+    fi
+    check_file "$(staged "$limits")" "$limits" 0644
+    check_service nginx
+}
+
 remove() {
     local hostname="$1"
     need_root
@@ -175,6 +199,7 @@ main() {
     case "${1:-}" in
         apply) shift; apply "$@" ;;
         remove) shift; remove "$@" ;;
-        *) fatal "usage: apply HOSTNAME TLS_MODE ACME_EMAIL WORKER_CONNECTIONS --file PATH CONTENT... | remove HOSTNAME" ;;
+        check) shift; check "$@" ;;
+        *) fatal "usage: apply HOSTNAME TLS_MODE ACME_EMAIL WORKER_CONNECTIONS --file PATH CONTENT... | remove HOSTNAME | check (the apply arguments)" ;;
     esac
 }

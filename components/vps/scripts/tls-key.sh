@@ -2,6 +2,7 @@
 # this script, never on a command line.
 #   apply --file /etc/ssl/overlay/<hostname>.key CONTENT
 #   remove HOSTNAME
+#   check  (the apply arguments)   prints whether the installed key differs (never the key)
 # Functions from lib.sh are sent before this file.
 
 readonly dir="/etc/ssl/overlay"
@@ -19,6 +20,16 @@ apply() {
     fi
 }
 
+check() {
+    local key
+    need_root
+    umask 077
+    stage_arguments "$@"
+    key=$(find "$workdir/files$dir" -maxdepth 1 -name '*.key' -print -quit)
+    [[ -n $key ]] || fatal "the program sent no key"
+    check_file "$key" "$dir/$(basename "$key")" 0600
+}
+
 remove() {
     local hostname="$1"
     need_root
@@ -30,6 +41,7 @@ main() {
     case "${1:-}" in
         apply) shift; apply "$@" ;;
         remove) shift; remove "$@" ;;
-        *) fatal "usage: apply --file /etc/ssl/overlay/HOSTNAME.key CONTENT | remove HOSTNAME" ;;
+        check) shift; check "$@" ;;
+        *) fatal "usage: apply --file /etc/ssl/overlay/HOSTNAME.key CONTENT | remove HOSTNAME | check (the apply arguments)" ;;
     esac
 }

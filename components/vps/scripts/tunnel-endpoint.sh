@@ -4,6 +4,7 @@
 #   apply --file <drop-in> CONTENT --file <authorized_keys> CONTENT --file <limits.d file> CONTENT
 #         prints the VPS's ED25519 host key
 #   remove
+#   check  (the apply arguments)   prints how the VPS differs from them, changes nothing
 # Functions from lib.sh are sent before this file.
 
 readonly tunnel_user="tunnel"
@@ -29,6 +30,15 @@ apply() {
     cut -d' ' -f1,2 "$host_key"
 }
 
+check() {
+    need_root
+    need_sshd
+    stage_arguments "$@"
+    check_login "$tunnel_user" "$keys_file" "$dropin"
+    check_file "$(staged "$limits")" "$limits" 0644
+    check_service ssh
+}
+
 remove() {
     need_root
     remove_login "$tunnel_user" "$keys_file" "$dropin"
@@ -39,6 +49,7 @@ main() {
     case "${1:-}" in
         apply) shift; apply "$@" ;;
         remove) remove ;;
-        *) fatal "usage: apply --file PATH CONTENT... | remove" ;;
+        check) shift; check "$@" ;;
+        *) fatal "usage: apply --file PATH CONTENT... | remove | check (the apply arguments)" ;;
     esac
 }
