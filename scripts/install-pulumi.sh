@@ -9,7 +9,8 @@
 #
 # Output, under $TOOLS_DIR/pulumi:
 #   bin/    pulumi, pulumi-language-nodejs, pulumi-resource-{command,random,tls,kubernetes},
-#           each with a NAME.stamp file recording what was built;
+#           each with a NAME.stamp file recording what was built, and the dynamic providers'
+#           launcher pulumi-resource-pulumi-nodejs, a shell script the CLI ships beside itself;
 #   home/   a PULUMI_HOME with the four provider plugins installed (no "from $PATH" warning);
 #   build/  the Go work directories (large; safe to delete, the stamps keep the binaries).
 # Use it with: PATH=$TOOLS_DIR/pulumi/bin:$PATH PULUMI_HOME=$TOOLS_DIR/pulumi/home
@@ -180,6 +181,15 @@ build_language_host() {
     [[ $said == "$pulumi_version" ]] || fatal "pulumi-language-nodejs -version says '${said}', not ${pulumi_version}"
 }
 
+# --- the launcher of dynamic providers (a shell script that starts the @pulumi/pulumi SDK's
+# dynamic-provider host with node): the official CLI ships it from the SDK module, as is ---
+install_dynamic_provider_launcher() {
+    local dir
+    dir=$(go mod download -json "${pulumi_sdk}@${pulumi_version}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [[ -f $dir/nodejs/dist/pulumi-resource-pulumi-nodejs ]] || fatal "no nodejs/dist/pulumi-resource-pulumi-nodejs in ${pulumi_sdk}@${pulumi_version}"
+    install -m 0755 "$dir/nodejs/dist/pulumi-resource-pulumi-nodejs" "$bin_dir/pulumi-resource-pulumi-nodejs"
+}
+
 # --- command: builds as released ---
 build_command() {
     unpack pulumi-command.tar.gz "$build_dir/command"
@@ -322,6 +332,8 @@ main() {
     build_step pulumi "$(stamp_of "$pulumi_version")" "pulumi ${pulumi_version}" "about 3 to 6 minutes the first time" build_pulumi
     build_step pulumi-language-nodejs "$(stamp_of "$pulumi_version" pulumi-language-nodejs.tar.gz)" \
         "pulumi-language-nodejs against pulumi ${pulumi_version}" "" build_language_host
+    build_step pulumi-resource-pulumi-nodejs "$(stamp_of "$pulumi_version")" \
+        "the dynamic providers' launcher from pulumi ${pulumi_version}" "" install_dynamic_provider_launcher
     build_step pulumi-resource-command "$(stamp_of "$command_version" pulumi-command.tar.gz)" \
         "pulumi-resource-command ${command_version}" "" build_command
     build_step pulumi-resource-random "$(stamp_of "$random_version" pulumi-random.tar.gz)" \

@@ -67,6 +67,7 @@ describe("npm run plan", () => {
             "user-keys", "user-keys-alice-laptop", "user-keys-alice-laptop-expiry", "user-keys-alice-laptop-mint",
             "user-keys-ci", "user-keys-ci-expiry", "user-keys-ci-mint", "user-keys-user-alice",
             "vps", "vps-backup-store", "vps-coturn", "vps-firewall", "vps-nginx", "vps-tunnel-endpoint",
+            "vps-backup-store-state", "vps-coturn-state", "vps-firewall-state", "vps-nginx-state", "vps-tunnel-endpoint-state",
         ].sort());
         for (const r of summary.resources) {
             assert.deepEqual(Object.keys(r).sort(), ["dependsOn", "inputsSha256", "name", "parent", "provider", "secretInputs", "secretOutputs", "type"]);

@@ -218,14 +218,14 @@ describe("the VPS steps, run for real in a sandbox", () => {
         assert.deepEqual(found.firewall, ["the firewall table overlay_firewall is not loaded"]);
         assert.deepEqual(found["tunnel-endpoint"], [
             `${authorizedKeysPath}: its content differs from the applied one`,
-            "sshd gives tunnel 'permitopen any', applied 'PermitOpen none'",
+            "sshd gives tunnel 'permitopen any', applied 'PermitOpen none' (also set in /etc/ssh/sshd_config.d/00-local.conf)",
         ]);
         const key = certificate.key.split("\n").find((l) => l.length > 20)!;
         assert.ok(!JSON.stringify(found).includes(key), "a check printed the TLS key");
 
         // The applies repair what is theirs; the file of another's stays, and is still named.
         for (const name of order) assert.equal(step(name, "apply").status, 0, name);
-        assert.deepEqual(driftReport(), { "tunnel-endpoint": ["sshd gives tunnel 'permitopen any', applied 'PermitOpen none'"] });
+        assert.deepEqual(driftReport(), { "tunnel-endpoint": ["sshd gives tunnel 'permitopen any', applied 'PermitOpen none' (also set in /etc/ssh/sshd_config.d/00-local.conf)"] });
         assert.equal(sandbox("rm /etc/ssh/sshd_config.d/00-local.conf").status, 0);
         assert.deepEqual(driftReport(), {});
 

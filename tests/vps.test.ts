@@ -100,9 +100,35 @@ describe("the VPS edge in the home stack", () => {
         assert.equal(stepFiles(run.inputs("vps-nginx").stdin)["/etc/nginx/sites-available/overlay-headscale"].includes("/etc/letsencrypt/live/headscale.example.com/fullchain.pem"), true);
     });
 
+    it("has, beside each step, a resource that checks it over the same connection with the same stdin, after the step", async () => {
+        const run = await evaluate(exampleConfig());
+        const states = run.resources.filter((r) => r.type === "pulumi-nodejs:dynamic:Resource").map((r) => r.name).sort();
+        assert.deepEqual(states, ["vps-backup-store-state", "vps-coturn-state", "vps-firewall-state", "vps-nginx-state", "vps-tunnel-endpoint-state"]);
+        for (const name of states) {
+            const step = name.replace(/-state$/, "");
+            const state = run.resources.find((r) => r.name === name)!;
+            const command = run.resources.find((r) => r.name === step)!;
+            const inputs = run.inputs(name);
+            assert.equal(inputs.step, step.replace(/^vps-/, ""));
+            assert.equal(inputs.checkCommand, "bash -s -- check");
+            assert.equal(inputs.applyCommand, "bash -s -- apply");
+            assert.equal(inputs.stdin, run.inputs(step).stdin, `${name} checks what ${step} applies`);
+            const { privateKey, ...address } = (state.inputs as any).connection;
+            const stepConnection = (command.inputs as any).connection.value;
+            assert.deepEqual(address, { host: stepConnection.host, port: stepConnection.port, user: stepConnection.user, hostKey: stepConnection.hostKey });
+            assert.equal(privateKey.value, stepConnection.privateKey, "the same SSH key");
+            assert.equal(run.inputs(name).connection.privateKey, "[secret]", "the SSH key is a secret input");
+            assert.ok(state.additionalSecretOutputs.includes("connection"), "the SSH key stays secret in the state");
+            assert.ok(state.dependencies.includes(command.urn), `${name} runs after ${step}`);
+            assert.equal(state.deletedWith, command.urn, "nothing of its own to delete");
+        }
+    });
+
     it("goes through sudo for a user other than root", async () => {
         const run = await evaluate(exampleConfig({ set: { vpsSshUser: "admin" } }));
         assert.equal(run.inputs("vps-nginx").create, "sudo -n bash -s -- apply");
+        assert.equal(run.inputs("vps-nginx-state").checkCommand, "sudo -n bash -s -- check");
+        assert.equal(run.inputs("vps-nginx-state").applyCommand, "sudo -n bash -s -- apply");
     });
 
     it("installs a provided TLS key in its own step, secret and silent", async () => {
@@ -113,6 +139,9 @@ describe("the VPS edge in the home stack", () => {
         assert.equal(run.inputs("vps-tls-key").stdin, "[secret]");
         assert.equal(run.inputs("vps-tls-key").logging, "none");
         for (const output of ["stdout", "stderr"]) assert.ok(step.additionalSecretOutputs.includes(output), output);
+        const state = run.resources.find((r) => r.name === "vps-tls-key-state")!;
+        assert.equal(run.inputs("vps-tls-key-state").stdin, "[secret]");
+        assert.ok(state.additionalSecretOutputs.includes("stdin"), "the key stays secret in the checked state");
         const nginx = run.resources.find((r) => r.name === "vps-nginx")!;
         assert.ok(nginx.dependencies.includes(step.urn), "nginx waits for its key");
         const files = stepFiles(run.inputs("vps-nginx").stdin);

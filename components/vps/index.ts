@@ -8,6 +8,7 @@ import { nginxLimitsPath, nginxWorkerConnections, renderNginxLimits, renderTunne
 import { acmeTlsFiles, nginxSitePath, providedTlsFiles, renderNginxSite } from "./nginx";
 import { backupAuthorizedKeysPath, backupSshdDropInPath, renderBackupAuthorizedKeys, renderBackupSshdDropIn } from "./backupStore";
 import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "./sshd";
+import { VpsStepState } from "./stepState";
 import { renderStepStdin, StepCall, stepCommand, StepName } from "./steps";
 
 export type VpsTls =
@@ -42,7 +43,8 @@ export interface VpsEdgeArgs {
  * The VPS edge: the tunnel user and its sshd rules, the backup account, nginx in front of
  * headscale, coturn for STUN and the firewall, each its own idempotent step over SSH.
  * `pulumi destroy` runs each step's remove, which undoes what it added (distribution packages
- * stay installed, and so do the backups unless keepBackupsOnDestroy is false).
+ * stay installed, and so do the backups unless keepBackupsOnDestroy is false). Beside each
+ * step, a VpsStepState checks it on `pulumi refresh` and applies it again where it drifted.
  */
 export class VpsEdge extends pulumi.ComponentResource {
     /** The VPS's ED25519 host key, as the tunnel step read it on the VPS. */
@@ -53,7 +55,7 @@ export class VpsEdge extends pulumi.ComponentResource {
         const connection = args.connection;
         const step = (id: string, script: StepName, call: pulumi.Input<StepCall>, removeParams: string[], extra: pulumi.CustomResourceOptions = {}, secret = false) => {
             const stdin = pulumi.output(call).apply((c) => renderStepStdin(script, c as StepCall));
-            return new command.remote.Command(`${name}-${id}`, {
+            const applied = new command.remote.Command(`${name}-${id}`, {
                 connection,
                 create: stepCommand("apply", args.connection.user),
                 update: stepCommand("apply", args.connection.user),
@@ -64,6 +66,15 @@ export class VpsEdge extends pulumi.ComponentResource {
                 // The steps need no earlier output, and a stock sshd would refuse the variables.
                 addPreviousOutputInEnv: false,
             }, { parent: this, ...extra, ...(secret ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}) });
+            new VpsStepState(`${name}-${id}-state`, {
+                step: id,
+                connection,
+                stdin: secret ? pulumi.secret(stdin) : stdin,
+                checkCommand: stepCommand("check", args.connection.user),
+                applyCommand: stepCommand("apply", args.connection.user),
+                secret,
+            }, { parent: this, dependsOn: [applied], deletedWith: applied });
+            return applied;
         };
 
         const tunnel = step("tunnel-endpoint", "tunnel-endpoint", pulumi.output(args.tunnelPublicKey).apply((publicKey) => ({

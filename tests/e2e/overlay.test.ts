@@ -26,7 +26,7 @@ import { backupAuthorizedKeysPath, backupChroot, backupSshdDropInPath, backupSto
 import { stepFiles } from "../../components/vps/steps";
 import { backupNamePattern } from "../../config/keys";
 import { placeholderKeypair } from "../../plan/placeholderKeys";
-import { captureOutput, Netns, waitUntil } from "../helpers/netns";
+import { captureOutput, mustRun, Netns, waitUntil } from "../helpers/netns";
 import { repoRoot } from "../helpers/stack";
 import { requireTool, toolsDir } from "../helpers/tools";
 import { ControlPlane, startControlPlane } from "./controlPlane";
@@ -73,6 +73,8 @@ let startNode: (name: string, ns: Netns, address: string) => Promise<NodeAgent>;
 let project: PulumiProject;
 let kubectlEnv: NodeJS.ProcessEnv;
 let built = false;
+/** The VM as the VPS steps applied it (appliedState), recorded before the drift tests edit it. */
+let applied: Record<string, string> | undefined;
 /** The URNs the fresh preview planned. */
 let planned: string[] = [];
 /** How long the targeted up of the VPS half took. */
@@ -348,6 +350,30 @@ async function vpsState(files: readonly string[]): Promise<Record<string, string
     return Object.fromEntries(r.stdout.trim().split("\n").map((l) => [l.slice(0, l.indexOf(" ")), l.slice(l.indexOf(" ") + 1).trim()]));
 }
 
+/** What a hand edit on the VM would change: each step file's sha256, the enabled site, the tunnel user, and the firewall table (terse: no handles, no rate limiter state). */
+async function appliedState(): Promise<Record<string, string>> {
+    const services = new Set(["nginx", "coturn", "ssh", "nftables", "nft"]);
+    const files = Object.fromEntries(Object.entries(await vpsState(stepPaths)).filter(([key]) => !services.has(key)));
+    const table = await vm.ssh("(nft -s -t list table inet overlay_firewall 2>/dev/null || echo absent) | sha256sum | cut -d' ' -f1");
+    assert.equal(table.status, 0, table.stderr);
+    return { ...files, table: table.stdout.trim() };
+}
+
+/** The workflow's drift summary (scripts/vps-drift-summary.sh) of this pulumi output. */
+async function driftSummary(output: string): Promise<string> {
+    const log = path.join(run, "pulumi-output.log");
+    fs.writeFileSync(log, output);
+    return (await mustExec(undefined, "bash", [path.join(repoRoot, "scripts", "vps-drift-summary.sh"), log])).stdout;
+}
+
+/** The four hand edits of the drift tests: each on the VM, and what the step's check must name. */
+const driftEdits = [
+    { step: "nginx", edit: "the nginx site broken by hand", script: `printf 'this is not nginx;\\n' >> ${nginxSitePath}`, names: /overlay-headscale: its content differs/ },
+    { step: "coturn", edit: "coturn's config replaced, as a package upgrade would, and coturn restarted", script: `printf 'listening-port=3478\\nno-cli\\n' > ${turnserverConfPath} && systemctl restart coturn`, names: /turnserver\.conf: its content differs/ },
+    { step: "firewall", edit: "nft flush ruleset", script: "nft flush ruleset", names: /the firewall table overlay_firewall is not loaded/ },
+    { step: "tunnel-endpoint", edit: "the tunnel user's authorized_keys without its restrictions", script: `sed -i 's/^[^ ]* ssh-ed25519 /ssh-ed25519 /' ${authorizedKeysPath}`, names: /authorized_keys: its content differs/ },
+] as const;
+
 /** The files the program's VPS steps install. */
 const stepPaths = [authorizedKeysPath, sshdDropInPath, backupAuthorizedKeysPath, backupSshdDropInPath, nginxSitePath, turnserverConfPath, firewallPath,
     providedTlsFiles(hostname).certificate, providedTlsFiles(hostname).privateKey, nginxLimitsPath, tunnelLimitsPath, "/etc/nginx/nginx.conf"];
@@ -532,7 +558,7 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
     it("pulumi up --target of the VPS half alone, with the cluster still unreachable, builds that half", async () => {
         await setConfig("vpsHostKey", image.hostKey);
         const urns = vpsHalf();
-        assert.equal(urns.length, 11, urns.join("\n"));
+        assert.equal(urns.length, 17, urns.join("\n"));
         const started = Date.now();
         const r = await project.run(["up", "--stack", stack, "--yes", ...urns.flatMap((u) => ["--target", u])], { timeoutMs: 900_000 });
         assert.equal(r.status, 0, `${r.stdout.slice(-6000)}\n${r.stderr.slice(-3000)}`);
@@ -776,6 +802,109 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
         }
         for (const p of processes) assert.match(p, new RegExp(`Max open files\\s+${vpsOpenFiles}\\s+${vpsOpenFiles}\\s+files`), p);
         report(`limits on the VM: ${connections.trim()} open files ${vpsOpenFiles} in ${processes.length} processes (nginx workers, the tunnel's session)`);
+    });
+
+    it("drift: the VPS as applied, and pulumi refresh finds no drift in it", async () => {
+        needUp();
+        applied = await appliedState();
+        const r = await mustPulumi(project, ["refresh", "--stack", stack, "--yes"], { timeoutMs: 300_000 });
+        assert.doesNotMatch(r.stdout, /has drifted/, r.stdout.slice(-3000));
+    });
+
+    for (const drift of driftEdits) {
+        it(`drift: ${drift.edit}: preview --refresh names the ${drift.step} step, up --refresh applies that step again and no other, the VM is back as applied, and the device reaches the LAN`, async () => {
+            needUp();
+            assert.ok(applied, "the applied state was recorded");
+            const edited = await vm.ssh(drift.script);
+            assert.equal(edited.status, 0, edited.stderr);
+            assert.notDeepEqual(await appliedState(), applied, "the edit changed the VM");
+            if (drift.step === "nginx") assert.notEqual((await vm.ssh("nginx -t")).status, 0, "the edited site fails nginx -t");
+
+            const preview = await mustPulumi(project, ["preview", "--stack", stack, "--refresh"], { timeoutMs: 300_000 });
+            const named = [...new Set(preview.stdout.split("\n").map((l) => /overlay: the VPS step (.*)$/.exec(l)?.[1]).filter((l): l is string => !!l))];
+            assert.ok(named.length > 0 && named.every((l) => l.startsWith(`${drift.step} has drifted: `)), preview.stdout.slice(-4000));
+            assert.ok(named.some((l) => drift.names.test(l)), named.join("\n"));
+            assert.match(preview.stdout, new RegExp(`~ +pulumi-nodejs:dynamic:Resource vps-${drift.step}-state update\\b`));
+            assert.match(preview.stdout, /Resources:\n\s+~ 1 to update\n/, preview.stdout.slice(-3000));
+            assert.notDeepEqual(await appliedState(), applied, "a preview repairs nothing");
+            const saved = (await stateResources()).find((r) => r.urn.endsWith(`::vps-${drift.step}-state`));
+            assert.deepEqual(saved?.outputs.drift, [], "a preview saves no refreshed state");
+
+            const started = Date.now();
+            const up = await mustPulumi(project, ["up", "--stack", stack, "--refresh", "--yes"], { timeoutMs: 300_000 });
+            const took = Date.now() - started;
+            assert.deepEqual(changedResources(up.stdout), [`~ pulumi-nodejs:dynamic:Resource vps-${drift.step}-state updated`], up.stdout.slice(-4000));
+            assert.deepEqual(await appliedState(), applied, "the VM is back as the first pulumi up left it");
+            await untilDeviceReachesLan(60_000);
+            const summary = await driftSummary(up.stdout);
+            assert.match(summary, new RegExp(`^- \\*\\*${drift.step}\\*\\* \\(repaired: this run applied the step again\\):$`, "m"), summary);
+            report(`drift, ${drift.edit}: preview --refresh named ${named.map((l) => `"${l}"`).join(", ")}; up --refresh repaired it in ${elapsed(took)}, changing only vps-${drift.step}-state`);
+        });
+    }
+
+    it("drift: with no edit, pulumi up --refresh changes nothing and applies nothing; timed against a no-op pulumi up", async () => {
+        needUp();
+        const before = await vpsState(stepPaths);
+        const upStarted = Date.now();
+        const plain = await mustPulumi(project, ["up", "--stack", stack, "--yes"], { timeoutMs: 300_000 });
+        const upMs = Date.now() - upStarted;
+        const refreshStarted = Date.now();
+        const refreshed = await mustPulumi(project, ["up", "--stack", stack, "--refresh", "--yes"], { timeoutMs: 300_000 });
+        const refreshMs = Date.now() - refreshStarted;
+        for (const r of [plain, refreshed]) {
+            assert.match(r.stdout, /Resources:\n\s+\d+ unchanged\n/, r.stdout.slice(-3000));
+            assert.deepEqual(changedResources(r.stdout), []);
+        }
+        assert.doesNotMatch(refreshed.stdout, /has drifted/);
+        assert.equal(await driftSummary(refreshed.stdout), "No drift on the VPS: every step matched what it applied.\n");
+        // As the rotation workflow runs it: one refresh, no preview first.
+        const skipStarted = Date.now();
+        const skipped = await mustPulumi(project, ["up", "--stack", stack, "--refresh", "--skip-preview", "--yes"], { timeoutMs: 300_000 });
+        const skipMs = Date.now() - skipStarted;
+        assert.deepEqual(changedResources(skipped.stdout), []);
+        // Where the time goes: the VPS steps' checks alone, as the state resources run them, and one by one by hand.
+        const states = (await stateResources()).filter((r) => r.type === "pulumi-nodejs:dynamic:Resource").map((r) => r.urn as string);
+        const vpsStarted = Date.now();
+        await mustPulumi(project, ["refresh", "--stack", stack, "--skip-preview", "--yes", ...states.flatMap((u) => ["--target", u])], { timeoutMs: 300_000 });
+        const vpsMs = Date.now() - vpsStarted;
+        const checks: string[] = [];
+        for (const step of await remoteCommands()) {
+            const r = await rerun(step, step.inputs.create.replace(/ apply$/, " check"));
+            assert.equal(r.status, 0, `${step.name}: ${r.stderr}`);
+            assert.equal(r.stdout, "", `${step.name} found drift: ${r.stdout}`);
+            checks.push(`${step.name} ${elapsed(r.ms)}`);
+        }
+        // Same files, same table, and the same service processes: no step ran its apply.
+        assert.deepEqual(await vpsState(stepPaths), before);
+        report(`no-edit pulumi up --refresh: ${elapsed(refreshMs)}; no-op pulumi up: ${elapsed(upMs)}; ratio ${(refreshMs / upMs).toFixed(2)}x`);
+        report(`  with --skip-preview (the rotation workflow's run): ${elapsed(skipMs)}, ratio ${(skipMs / upMs).toFixed(2)}x; pulumi refresh --skip-preview of the ${states.length} VPS state resources alone: ${elapsed(vpsMs)}`);
+        report(`  each step's check over its own SSH connection to the VM (TCG): ${checks.join(", ")}`);
+    });
+
+    it("bad input: the VPS unreachable during refresh: an error naming the host; the state keeps every step, and nothing is deleted or re-created", async () => {
+        needUp();
+        const resources = async () => (await stateResources()).filter((r) => /^(command:remote:Command|pulumi-nodejs:dynamic:Resource)$/.test(r.type))
+            .map((r) => JSON.stringify({ urn: r.urn, id: r.id, outputs: r.outputs })).sort();
+        const before = await resources();
+        const vpsBefore = await vpsState(stepPaths);
+        // New SSH connections from home to the VPS are refused; the router's open tunnel stays.
+        mustRun(world.home, "nft", ["-f", "-"], `table inet e2e_vps_unreachable {\n  chain output {\n    type filter hook output priority 0;\n    ip daddr ${vpsAddress} tcp dport 22 ct state new reject with tcp reset\n  }\n}\n`);
+        try {
+            for (const args of [["refresh", "--yes"], ["up", "--refresh", "--yes"]]) {
+                const r = await project.run([...args, "--stack", stack], { timeoutMs: 300_000 });
+                const text = `${r.stdout}\n${r.stderr}`;
+                assert.notEqual(r.status, 0, `pulumi ${args.join(" ")} passed with the VPS unreachable`);
+                assert.match(text, new RegExp(`could not reach the VPS at root@${vpsAddress.replace(/\./g, "\\.")}:22 to check the step [a-z-]+: ssh: connect to host ${vpsAddress.replace(/\./g, "\\.")} port 22: Connection refused`), text.slice(-3000));
+                assert.deepEqual(changedResources(r.stdout), [], `pulumi ${args.join(" ")} changed something`);
+                if (args[0] === "refresh") report(`VPS unreachable, pulumi refresh said: ${text.split("\n").find((l) => /error: .*could not reach the VPS/.test(l))?.trim()}`);
+            }
+        } finally {
+            world.home.run("nft", ["delete", "table", "inet", "e2e_vps_unreachable"]);
+        }
+        assert.deepEqual(await resources(), before, "every VPS step and its state, as they were");
+        assert.deepEqual(await vpsState(stepPaths), vpsBefore);
+        const preview = await project.run(["preview", "--stack", stack, "--expect-no-changes"], { timeoutMs: 300_000 });
+        assert.equal(preview.status, 0, `a change after the failed refresh:\n${preview.stdout.slice(-4000)}`);
     });
 
     it("rotation: a pulumi up in the next window replaces only the key chain; the old key is expired, the new one valid, the router not restarted", async () => {

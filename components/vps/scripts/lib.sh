@@ -156,6 +156,14 @@ check_service() {
     systemctl is-active --quiet "$1" || drift "the service $1 is not running"
 }
 
+# --- " (also set in FILE...)": sshd's files other than DROPIN that set KEYWORD ---
+# Usage: set_elsewhere KEYWORD DROPIN
+set_elsewhere() {
+    local files
+    files=$(grep -lisE -- "^[[:space:]]*$1([[:space:]]|=)" /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf | grep -vxF -- "$2" | paste -sd ' ') || true
+    [[ -z $files ]] || printf ' (also set in %s)' "$files"
+}
+
 # Usage: check_login USER KEYS_FILE DROPIN: the user with no shell, its key and rules as
 # applied, and each setting of the rules' Match block in force for the user (`sshd -T`), so a
 # rule that another file overrides is found too.
@@ -176,7 +184,7 @@ check_login() {
     while read -r key value; do
         [[ -n $key && $key != \#* && ${key,,} != match ]] || continue
         grep -qixF -- "$key $value" <<<"$effective" ||
-            drift "sshd gives $login_user '$(grep -i -m1 -- "^$key " <<<"$effective" || echo "no ${key,,}")', applied '$key $value'"
+            drift "sshd gives $login_user '$(grep -i -m1 -- "^$key " <<<"$effective" || echo "no ${key,,}")', applied '$key $value'$(set_elsewhere "$key" "$login_rules")"
     done <"$(staged "$login_rules")"
 }
 
