@@ -179,14 +179,13 @@ async function check(props: StepStateProps): Promise<string[]> {
 }
 
 /** The step applied again, then checked: drift that its apply cannot repair is an error naming it. */
-async function applyAndCheck(props: StepStateProps): Promise<string[]> {
+async function applyAndCheck(props: StepStateProps): Promise<void> {
     await runOnVps(props, props.applyCommand, 900_000);
     const left = await check(props);
     if (left.length > 0) {
         throw vpsError(`the step ${props.step} ran on ${where(props)}, but the VPS still differs from it:\n  ${left.join("\n  ")}`,
             "its apply cannot repair this: something else on the VPS overrides it");
     }
-    return left;
 }
 
 export const stepStateProvider: pulumi.dynamic.ResourceProvider = {
