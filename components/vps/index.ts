@@ -54,13 +54,15 @@ export class VpsEdge extends pulumi.ComponentResource {
         super("overlay:components:VpsEdge", name, {}, opts);
         const connection = args.connection;
         const step = (id: string, script: StepName, call: pulumi.Input<StepCall>, removeParams: string[], extra: pulumi.CustomResourceOptions = {}, secret = false) => {
-            const stdin = pulumi.output(call).apply((c) => renderStepStdin(script, c as StepCall));
+            const rendered = pulumi.output(call).apply((c) => renderStepStdin(script, c as StepCall));
+            const stdin = secret ? pulumi.secret(rendered) : rendered;
+            const apply = stepCommand("apply", args.connection.user);
             const applied = new command.remote.Command(`${name}-${id}`, {
                 connection,
-                create: stepCommand("apply", args.connection.user),
-                update: stepCommand("apply", args.connection.user),
+                create: apply,
+                update: apply,
                 delete: `${stepCommand("remove", args.connection.user)}${removeParams.map((p) => ` ${p}`).join("")}`,
-                stdin: secret ? pulumi.secret(stdin) : stdin,
+                stdin,
                 // Steps log to stderr what they change; the secret-bearing one logs nothing.
                 logging: secret ? "none" : "stdoutAndStderr",
                 // The steps need no earlier output, and a stock sshd would refuse the variables.
@@ -69,9 +71,9 @@ export class VpsEdge extends pulumi.ComponentResource {
             new VpsStepState(`${name}-${id}-state`, {
                 step: id,
                 connection,
-                stdin: secret ? pulumi.secret(stdin) : stdin,
+                stdin,
                 checkCommand: stepCommand("check", args.connection.user),
-                applyCommand: stepCommand("apply", args.connection.user),
+                applyCommand: apply,
                 secret,
             }, { parent: this, dependsOn: [applied], deletedWith: applied });
             return applied;

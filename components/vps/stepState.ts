@@ -68,10 +68,12 @@ export function driftLines(stdout: string): string[] {
     return stdout.split("\n").filter((line) => line.startsWith("drift: ")).map((line) => line.slice("drift: ".length).trim());
 }
 
-/** Whether an update is needed: the state holds drift, or the step's inputs changed. */
+/**
+ * Whether an update is needed: the state holds drift, or the step's inputs changed (its
+ * commands follow from the connection's user).
+ */
 export function needsUpdate(olds: StepStateProps, news: StepStateProps): boolean {
-    return (olds.drift ?? []).length > 0 || olds.stdin !== news.stdin || olds.checkCommand !== news.checkCommand ||
-        JSON.stringify(olds.connection) !== JSON.stringify(news.connection);
+    return (olds.drift ?? []).length > 0 || olds.stdin !== news.stdin || JSON.stringify(olds.connection) !== JSON.stringify(news.connection);
 }
 
 /**

@@ -894,7 +894,8 @@ describe("the overlay end to end: the Pulumi CLI, a real control plane, a Debian
                 const r = await project.run([...args, "--stack", stack], { timeoutMs: 300_000 });
                 const text = `${r.stdout}\n${r.stderr}`;
                 assert.notEqual(r.status, 0, `pulumi ${args.join(" ")} passed with the VPS unreachable`);
-                assert.match(text, new RegExp(`could not reach the VPS at root@${vpsAddress.replace(/\./g, "\\.")}:22 to check the step [a-z-]+: ssh: connect to host ${vpsAddress.replace(/\./g, "\\.")} port 22: Connection refused`), text.slice(-3000));
+                const address = vpsAddress.replace(/\./g, "\\.");
+                assert.match(text, new RegExp(`could not reach the VPS at root@${address}:22 to check the step [a-z-]+: ssh: connect to host ${address} port 22: Connection refused`), text.slice(-3000));
                 assert.deepEqual(changedResources(r.stdout), [], `pulumi ${args.join(" ")} changed something`);
                 if (args[0] === "refresh") report(`VPS unreachable, pulumi refresh said: ${text.split("\n").find((l) => /error: .*could not reach the VPS/.test(l))?.trim()}`);
             }

@@ -89,6 +89,13 @@ restore_worker_connections() {
     rm -f "$connections_marker"
 }
 
+# --- certbot's deploy hook, which reloads nginx with a renewed certificate, staged for
+# install_file or check_file; prints its path ---
+staged_renew_hook() {
+    printf '#!/bin/sh\nsystemctl reload nginx\n' >"$workdir/renew-hook"
+    printf '%s' "$workdir/renew-hook"
+}
+
 apply() {
     local hostname mode email connections changed=0 restart=0 cert
     need_root
@@ -125,8 +132,7 @@ apply() {
             changed=1
         fi
         install -d -m 0755 "$(dirname "$renew_hook")"
-        printf '#!/bin/sh\nsystemctl reload nginx\n' >"$workdir/renew-hook"
-        install_file "$workdir/renew-hook" "$renew_hook" 0755 || true
+        install_file "$(staged_renew_hook)" "$renew_hook" 0755 || true
     fi
 
     if install_validated "$(staged "$site")" "$site" 0644 check_nginx; then changed=1; fi
@@ -160,8 +166,7 @@ check() {
         check_file "$(staged "/etc/ssl/overlay/$hostname.crt")" "/etc/ssl/overlay/$hostname.crt" 0644
     else
         [[ -f /etc/letsencrypt/live/$hostname/fullchain.pem ]] || drift "certbot's certificate for $hostname is missing"
-        printf '#!/bin/sh\nsystemctl reload nginx\n' >"$workdir/renew-hook"
-        check_file "$workdir/renew-hook" "$renew_hook" 0755
+        check_file "$(staged_renew_hook)" "$renew_hook" 0755
     fi
     current=$(worker_connections_of "$nginx_conf")
     if [[ ! $current =~ ^[0-9]+$ ]] || ((current < connections)); then

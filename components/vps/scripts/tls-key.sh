@@ -7,13 +7,18 @@
 
 readonly dir="/etc/ssl/overlay"
 
-apply() {
-    local key
-    need_root
+# --- stages the apply arguments, readable by root only, and sets `key` to the staged key ---
+stage_key() {
     umask 077
     stage_arguments "$@"
     key=$(find "$workdir/files$dir" -maxdepth 1 -name '*.key' -print -quit)
     [[ -n $key ]] || fatal "the program sent no key"
+}
+
+apply() {
+    local key
+    need_root
+    stage_key "$@"
     install -d -m 0755 "$dir"
     if install_file "$key" "$dir/$(basename "$key")" 0600; then
         info "installed the TLS key $dir/$(basename "$key")"
@@ -23,10 +28,7 @@ apply() {
 check() {
     local key
     need_root
-    umask 077
-    stage_arguments "$@"
-    key=$(find "$workdir/files$dir" -maxdepth 1 -name '*.key' -print -quit)
-    [[ -n $key ]] || fatal "the program sent no key"
+    stage_key "$@"
     check_file "$key" "$dir/$(basename "$key")" 0600
 }
 
