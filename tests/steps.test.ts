@@ -202,6 +202,7 @@ describe("the VPS steps, run for real in a sandbox", () => {
         const edits = [
             `printf '\n# edited by hand\n' >> ${nginxSitePath}`,
             `chmod 0644 ${tls.privateKey}`,
+            `chown 4242:4242 ${nginxLimitsPath}`,
             `printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl someone\n' >> ${authorizedKeysPath}`,
             // Another file, read first, loosens the tunnel user's rules: sshd's first match wins.
             "printf 'Match User tunnel\\n    PermitOpen any\\n' > /etc/ssh/sshd_config.d/00-local.conf",
@@ -212,7 +213,7 @@ describe("the VPS steps, run for real in a sandbox", () => {
         assert.equal(edited.status, 0, edited.stderr);
         const found = driftReport();
         assert.deepEqual(Object.keys(found).sort(), ["coturn", "firewall", "nginx", "tls-key", "tunnel-endpoint"]);
-        assert.deepEqual(found.nginx, [`${nginxSitePath}: its content differs from the applied one`]);
+        assert.deepEqual(found.nginx, [`${nginxSitePath}: its content differs from the applied one`, `${nginxLimitsPath}: owner 4242:4242, applied root:root`]);
         assert.deepEqual(found["tls-key"], [`${tls.privateKey}: mode 644, applied 600`]);
         assert.deepEqual(found.coturn, ["/etc/turnserver.conf: its content differs from the applied one"]);
         assert.deepEqual(found.firewall, ["the firewall table overlay_firewall is not loaded"]);

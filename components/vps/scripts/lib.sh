@@ -65,12 +65,14 @@ staged() {
     printf '%s' "$workdir/files$1"
 }
 
-# --- install a file if its content differs; returns 0 when the file changed ---
+# --- install a file, owned by root, if its content differs; returns 0 when the file changed
+# (a mode or owner set right again alone is no change) ---
 # Usage: install_file SOURCE PATH MODE
 install_file() {
     local source="$1" path="$2" mode="$3" tmp
     if [[ -f $path ]] && cmp -s "$source" "$path"; then
         [[ $(stat -c %a "$path") == "${mode#0}" ]] || chmod "$mode" "$path"
+        [[ $(stat -c %u:%g "$path") == 0:0 ]] || chown root:root "$path"
         return 1
     fi
     install -d -m 0755 "$(dirname "$path")"
