@@ -3,7 +3,7 @@
 // step edits it, and our rendered site, with the open-files limit of our nginx.service
 // drop-in; sshd with our drop-in and systemd's 1024 open files, its tunnel session with the
 // limit that pam_limits sets from our limits.d file; the router's own tunnel command
-// (hold-tunnel.sh and autossh),
+// (hold-tunnel.sh and ssh),
 // started with a container runtime's soft limit of 1024 open files; and a backend that
 // speaks the Upgrade as headscale does. Then the real headscale takes the backend's place,
 // and two real tailscaled relay through its DERP (tailnet.ts). It prints figures and ratios
@@ -113,7 +113,7 @@ const mbps = (r: any) => (r.bytes === streamBytes ? streamBytes / r.seconds / 1e
 const fixed = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "failed");
 
 async function main(): Promise<void> {
-    for (const tool of ["nginx", "autossh", "ssh", "openssl"]) requireTool(tool);
+    for (const tool of ["nginx", "ssh", "openssl"]) requireTool(tool);
     const made = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
         "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem"), "-subj", `/CN=${hostname}`, "-addext", `subjectAltName=DNS:${hostname}`], { encoding: "utf8" });
     if (made.status !== 0) throw new Error(made.stderr);

@@ -23,6 +23,12 @@ import {
 import { isIpAddress } from "./net";
 import { imageVersion } from "./upgrade";
 
+/**
+ * The tunnel container's default image: Docker's official buildpack-deps:trixie-scm, pinned to
+ * the index digest docker-library/repo-info records for its build of 2026-08-25.
+ */
+const tunnelImageDefault = "docker.io/library/buildpack-deps:trixie-scm@sha256:11ccdf36e8296088e3c64661fb415509b8979f811e8f40ef3dff4be98c7bfcab";
+
 /** The name of one backup file on the VPS. */
 export const backupNamePattern = /^headscale-\d{8}T\d{6}Z\.tar\.age$/;
 
@@ -86,15 +92,15 @@ export const keys = {
     tailscaleImage: {
         type: "string",
         description: "tailscale container image for the subnet router, pinned to a stable release.",
-        default: "ghcr.io/tailscale/tailscale:v1.104.7",
-        schema: pinnedImage("ghcr.io/tailscale/tailscale:v1.104.7"),
+        default: "ghcr.io/tailscale/tailscale:v1.102.5",
+        schema: pinnedImage("ghcr.io/tailscale/tailscale:v1.102.5"),
     },
 
     tunnelImage: {
         type: "string",
-        description: "Image of the router's tunnel container: it must ship autossh and the OpenSSH client. Pin it by digest once you have checked it.",
-        default: "docker.io/jnovack/autossh:2.0.1",
-        schema: pinnedImage("docker.io/jnovack/autossh:2.0.1"),
+        description: "Image of the router's tunnel container: it must ship a POSIX sh, the OpenSSH client, grep, mkfifo, date and sleep. The default is Docker's official buildpack-deps:trixie-scm (Debian 13 with openssh-client), pinned by digest.",
+        default: tunnelImageDefault,
+        schema: pinnedImage(tunnelImageDefault),
     },
 
     // --- the VPS ---

@@ -6,8 +6,9 @@
 #     the tests drive them with. Their services are not started on this machine: the tests
 #     run them in network namespaces of their own;
 #   - for the end-to-end suite: qemu, qemu-img, debootstrap and socat (the throwaway VPS);
-#   - headscale v0.29.2 and tailscale/tailscaled/containerboot v1.102.3, built from the Go
-#     module proxy into .tools/bin;
+#   - headscale v0.29.2 and tailscale/tailscaled/containerboot v1.102.5, built from the Go
+#     module proxy into .tools/bin as their release images build them (static, with the same
+#     build tags and flags);
 #   - the real Pulumi engine (scripts/install-pulumi.sh) and a Kubernetes v1.34.4 control
 #     plane (scripts/install-kubernetes.sh), built with Go, for the end-to-end test.
 # Environment: TOOLS_DIR (default: <repo>/.tools). Re-running changes nothing.
@@ -18,7 +19,7 @@ fatal() { info "error: $*"; exit 1; }
 
 readonly headscale_module="github.com/juanfont/headscale"
 readonly headscale_version="v0.29.2"
-readonly tailscale_version="v1.102.3"
+readonly tailscale_version="v1.102.5"
 readonly debian_packages=(shellcheck openssh-server openssh-client autossh nginx certbot coturn nftables iproute2 curl openssl procps
     qemu-system-x86 qemu-utils debootstrap e2fsprogs socat sqlite3 age)
 
@@ -46,13 +47,17 @@ install_debian_packages() {
     ((status == 0)) || fatal "apt-get install ${missing[*]} failed"
 }
 
-# --- headscale, built as its own main module so its go.mod and go.sum apply exactly ---
-# (`go install MODULE@VERSION` would do the same but first lists all versions, which the
-# module proxy may refuse for this module.)
+# Bump when the way a binary is built changes, so that its stamp no longer matches.
+readonly recipe_version="2"
+
+# --- headscale, built as its own main module so its go.mod and go.sum apply exactly, with
+# the flags of its release (.goreleaser.yml at the tag: CGO_ENABLED=0, -mod=readonly, and
+# goreleaser's default -s -w). (`go install MODULE@VERSION` would do the same but first lists
+# all versions, which the module proxy may refuse for this module.) ---
 install_headscale() {
     local bin="$1/headscale"
     # A build from the module directory reports version "dev"; a stamp file records ours.
-    if [[ -x $bin && $(cat "$bin.version" 2>/dev/null) == "$headscale_version" ]]; then
+    if [[ -x $bin && $(cat "$bin.version" 2>/dev/null) == "$headscale_version recipe $recipe_version" ]]; then
         return 0
     fi
     command -v go >/dev/null || fatal "Go is required to build headscale ${headscale_version}"
@@ -61,26 +66,31 @@ install_headscale() {
     local dir
     dir=$(go mod download -json "${headscale_module}@${headscale_version}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
     [[ -n $dir && -d $dir ]] || fatal "could not download ${headscale_module}@${headscale_version}"
-    (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -o "$bin" ./cmd/headscale)
+    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -ldflags "-s -w" -o "$bin" ./cmd/headscale)
     "$bin" version >/dev/null || fatal "the headscale build does not run"
-    printf '%s\n' "$headscale_version" >"$bin.version"
+    printf '%s recipe %s\n' "$headscale_version" "$recipe_version" >"$bin.version"
     info "built headscale ${headscale_version} in $((SECONDS - start)) s"
 }
 
-# --- tailscale, tailscaled and containerboot (the tailscale image's entry point), for real
-# nodes that register with headscale ---
+# --- tailscale, tailscaled and containerboot (the tailscale image's entry point), for the
+# router's image and the test's own nodes, built as build_docker.sh has mkctr build them:
+# CGO_ENABLED=0, -trimpath, tags ts_kube,ts_package_container, the version stamped. (Not with
+# tailscale's own Go fork, which only GitHub serves; the module proxy's commit is unknown, so
+# the stamp has no commit.) ---
 install_tailscale() {
     local bin="$1"
-    if [[ -x $bin/tailscale && -x $bin/tailscaled && -x $bin/containerboot && $(cat "$bin/tailscaled.version" 2>/dev/null) == "$tailscale_version" ]]; then
+    if [[ -x $bin/tailscale && -x $bin/tailscaled && -x $bin/containerboot && $(cat "$bin/tailscaled.version" 2>/dev/null) == "$tailscale_version recipe $recipe_version" ]]; then
         return 0
     fi
     command -v go >/dev/null || fatal "Go is required to build tailscale ${tailscale_version}"
     info "building tailscale, tailscaled and containerboot ${tailscale_version} (a few minutes the first time)"
-    local start=$SECONDS
-    GOBIN="$bin" go install "tailscale.com/cmd/tailscale@${tailscale_version}" "tailscale.com/cmd/tailscaled@${tailscale_version}" \
+    local start=$SECONDS version=${tailscale_version#v}
+    local stamps="-X tailscale.com/version.longStamp=${version} -X tailscale.com/version.shortStamp=${version}"
+    GOBIN="$bin" CGO_ENABLED=0 go install -trimpath -tags ts_kube,ts_package_container -ldflags "$stamps" \
+        "tailscale.com/cmd/tailscale@${tailscale_version}" "tailscale.com/cmd/tailscaled@${tailscale_version}" \
         "tailscale.com/cmd/containerboot@${tailscale_version}"
     "$bin/tailscaled" --version >/dev/null || fatal "the tailscaled build does not run"
-    printf '%s\n' "$tailscale_version" >"$bin/tailscaled.version"
+    printf '%s recipe %s\n' "$tailscale_version" "$recipe_version" >"$bin/tailscaled.version"
     info "built tailscale, tailscaled and containerboot ${tailscale_version} in $((SECONDS - start)) s"
 }
 

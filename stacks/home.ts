@@ -5,7 +5,7 @@ import { sshFingerprint } from "../config/rules";
 import { ClusterCheck } from "../components/cluster";
 import { HeadscaleServer } from "../components/headscale";
 import { headscalePorts } from "../components/headscale/config";
-import { routerInstances, SubnetRouter } from "../components/router";
+import { routerInstances, routerPodSecurity, SubnetRouter } from "../components/router";
 import { SshKeypair } from "../components/sshKeypair";
 import { backupChroot, backupStoreDir, backupStoreUser } from "../components/vps/backupStore";
 import { formatVersion, imageVersion } from "../config/upgrade";
@@ -107,8 +107,8 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         storageClass: config.storageClass,
         metricsNamespace: config.metricsNamespace,
         routerSelectors: routers.map((r) => r.selector),
-        // The router's tailscale container is privileged unless configured otherwise.
-        namespaceLabels: config.routerPrivileged ? { "pod-security.kubernetes.io/enforce": "privileged" } : {},
+        // The Pod Security level the routers' pods need, privileged or not.
+        namespaceLabels: routerPodSecurity,
         backups: {
             schedule: config.backupSchedule,
             jobs: {

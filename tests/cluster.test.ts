@@ -64,6 +64,15 @@ describe("the home cluster", () => {
         assert.equal(run.inputs("headscale-namespace").metadata.labels["pod-security.kubernetes.io/enforce"], "privileged");
     });
 
+    it("labels the namespace for the privileged Pod Security level even with routerPrivileged false: the router adds NET_ADMIN and NET_RAW, which baseline refuses", async () => {
+        const unprivileged = await evaluate(exampleConfig({ set: { routerPrivileged: false } }));
+        assert.equal(unprivileged.error, undefined, unprivileged.error?.message);
+        const ts = container(unprivileged.inputs("router-deployment").spec, "tailscale");
+        assert.equal(ts.securityContext.privileged, false);
+        assert.deepEqual(ts.securityContext.capabilities.add, ["NET_ADMIN", "NET_RAW"]);
+        assert.equal(unprivileged.inputs("headscale-namespace").metadata.labels["pod-security.kubernetes.io/enforce"], "privileged");
+    });
+
     it("puts config.yaml and the policy in the ConfigMap", () => {
         const data = run.inputs("headscale-config").data;
         assert.deepEqual(Object.keys(data).sort(), ["config.yaml", "policy.hujson"]);
@@ -149,6 +158,11 @@ describe("the home cluster", () => {
         assert.deepEqual(vars.TS_AUTHKEY, { secretKeyRef: { name: "subnet-router-credentials", key: "TS_AUTHKEY" } });
         assert.equal(vars.TS_ENABLE_HEALTH_CHECK, "true");
         assert.equal(vars.TS_NO_LOGS_NO_SUPPORT, "true", "no log uploads to Tailscale Inc.");
+        // As upstream's docs/k8s/subnet.yaml: nftables where the node has no legacy iptables,
+        // and the pod's name and UID, without which containerboot turns its events off.
+        assert.equal(vars.TS_DEBUG_FIREWALL_MODE, "auto");
+        assert.deepEqual(vars.POD_NAME, { fieldRef: { fieldPath: "metadata.name" } });
+        assert.deepEqual(vars.POD_UID, { fieldRef: { fieldPath: "metadata.uid" } });
         assert.doesNotMatch(JSON.stringify(spec), /advertise-tags/);
         for (const probe of [ts.readinessProbe, ts.livenessProbe]) assert.deepEqual(probe.httpGet, { path: "/healthz", port: "health" });
         assert.deepEqual(ts.securityContext.capabilities.add, ["NET_ADMIN", "NET_RAW"]);
@@ -157,14 +171,25 @@ describe("the home cluster", () => {
         assert.equal(spec.replicas, 1);
     });
 
-    it("holds the reverse tunnel with hold-tunnel.sh and autossh, non-root, against the pinned host key", () => {
+    it("mounts a service account token into the tailscale container only: the tunnel container gets none", () => {
+        const pod = run.inputs("router-deployment").spec.template.spec;
+        assert.equal(pod.automountServiceAccountToken, false);
+        const tokenVolumes = pod.volumes.filter((v: any) => v.projected?.sources.some((s: any) => s.serviceAccountToken)).map((v: any) => v.name);
+        assert.deepEqual(tokenVolumes, ["kube-api-access"]);
+        const mountsOf = (name: string) => (container(run.inputs("router-deployment").spec, name).volumeMounts ?? []) as any[];
+        assert.deepEqual(mountsOf("tailscale"), [{ name: "kube-api-access", mountPath: "/var/run/secrets/kubernetes.io/serviceaccount", readOnly: true }]);
+        assert.ok(!mountsOf("tunnel").some((m) => m.name === "kube-api-access" || m.mountPath.startsWith("/var/run/secrets")), JSON.stringify(mountsOf("tunnel")));
+    });
+
+    it("holds the reverse tunnel with hold-tunnel.sh and ssh, non-root, against the pinned host key, with nothing from the image's environment or ssh_config", () => {
         const spec = run.inputs("router-deployment").spec;
         const tunnel = container(spec, "tunnel");
+        assert.match(tunnel.image, /^docker\.io\/library\/buildpack-deps:trixie-scm@sha256:[0-9a-f]{64}$/, "an official, maintained image, pinned by digest");
         const argv: string[] = tunnel.command;
         assert.deepEqual(argv.slice(0, 4), ["sh", "-c", holdTunnelScript, "hold-tunnel"]);
-        const [retry, control, forward, destination, ...master] = argv.slice(4);
-        assert.deepEqual([retry, control, forward, destination], ["3", "/run/tunnel/ssh", "127.0.0.1:8080:headscale.overlay.svc:8080", "tunnel@203.0.113.10"]);
-        assert.deepEqual(master.slice(0, 4), ["autossh", "-M", "0", "-N"]);
+        const [retry, maxWait, control, forward, destination, ...master] = argv.slice(4);
+        assert.deepEqual([retry, maxWait, control, forward, destination], ["3", "60", "/run/tunnel/ssh", "127.0.0.1:8080:headscale.overlay.svc:8080", "tunnel@203.0.113.10"]);
+        assert.deepEqual(master.slice(0, 4), ["ssh", "-N", "-F", "/dev/null"]);
         assert.ok(!master.includes("-R"), "the master holds no forward of its own: the script asks for it");
         const options = master.flatMap((a, i) => (master[i - 1] === "-o" ? [a] : []));
         for (const o of ["ServerAliveInterval=5", "ServerAliveCountMax=3", "ExitOnForwardFailure=no", "StrictHostKeyChecking=yes", "UserKnownHostsFile=/etc/tunnel/known_hosts",
@@ -173,7 +198,7 @@ describe("the home cluster", () => {
         }
         assert.ok(!options.some((o) => /StrictHostKeyChecking=(no|accept-new)/.test(o)));
         assert.equal(master[master.length - 1], "tunnel@203.0.113.10");
-        assert.deepEqual(env(tunnel), { AUTOSSH_GATETIME: "0" });
+        assert.equal(tunnel.env, undefined, "the tunnel reads no environment");
         assert.equal(tunnel.securityContext.runAsNonRoot, true);
         assert.equal(tunnel.securityContext.runAsUser, 65534);
         assert.equal(tunnel.securityContext.readOnlyRootFilesystem, true);

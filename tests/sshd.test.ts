@@ -1,7 +1,8 @@
 // The tunnel endpoint with the real OpenSSH server: the rendered drop-in and authorized_keys
 // at their real paths, in a network namespace of the test's own. The tunnel works; nothing
-// else does. Then the router's own tunnel command (hold-tunnel.sh and autossh) brings a killed
-// tunnel back, and two routers share the port: one holds it, the other takes it when it dies.
+// else does. Then the router's own tunnel command (hold-tunnel.sh and ssh) brings a killed
+// tunnel back, says in its log why a connection ended, and two routers share the port: one
+// holds it, the other takes it when it dies.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -10,7 +11,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { tunnelTiming, tunnelUser } from "../components/router/tunnel";
 import { vpsOpenFiles } from "../components/vps/limits";
-import { captureOutput, createNetns, Netns, signalTree, stopChild, waitUntil } from "./helpers/netns";
+import { captureOutput, createNetns, Netns, processTree, signalTree, stopChild, waitUntil } from "./helpers/netns";
 import { startTunnelSshd, TunnelSshd } from "./helpers/sshd";
 import { requireTool } from "./helpers/tools";
 
@@ -43,7 +44,7 @@ function backend(port: number, handler: string) {
 
 describe("the tunnel endpoint under the real sshd", () => {
     before(async () => {
-        for (const tool of ["autossh", "curl"]) requireTool(tool);
+        for (const tool of ["ssh", "curl"]) requireTool(tool);
         ns = createNetns("ovl-sshd");
         tunnelSshd = await startTunnelSshd(ns, scratch, { tunnelPort });
         ({ clientKey, knownHosts, log: sshdLog } = tunnelSshd);
@@ -124,7 +125,20 @@ describe("the tunnel endpoint under the real sshd", () => {
     });
 
     /** A router's tunnel command, as its container runs it, forwarding to this backend port. */
-    const router = (backend: number, control: string) => tunnelSshd.startRouter(backend, path.join(scratch, control));
+    const router = (backend: number, control: string, knownHostsFile?: string) => tunnelSshd.startRouter(backend, path.join(scratch, control), knownHostsFile);
+
+    /** The ssh that holds a router's connection (the script's own `ssh -O` calls come and go). */
+    const connectionSsh = (script: number): string => {
+        const tree = processTree(script).map(String);
+        return tree.find((pid) => {
+            try {
+                const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+                return argv[0] === "ssh" && argv.includes("-N");
+            } catch {
+                return false;
+            }
+        }) ?? "";
+    };
 
     it("comes back within the retry interval under the router's tunnel command after its ssh is killed", async () => {
         const a = router(backendPort, "one.ssh");
@@ -133,22 +147,41 @@ describe("the tunnel endpoint under the real sshd", () => {
             // AES-GCM where the CPU has AES instructions, else OpenSSH's default, chacha20-poly1305.
             const aes = /\baes\b/.test(fs.readFileSync("/proc/cpuinfo", "utf8"));
             assert.match(sshdLog(), new RegExp(`client->server cipher: ${aes ? "aes128-gcm@openssh.com" : "chacha20-poly1305@openssh.com"}`));
-            const autossh = spawnSync("pgrep", ["-P", String(a.child.pid), "-x", "autossh"], { encoding: "utf8" }).stdout.trim();
-            const ssh = spawnSync("pgrep", ["-P", autossh, "-x", "ssh"], { encoding: "utf8" }).stdout.trim();
-            assert.match(ssh, /^\d+$/, `autossh's ssh child not found:\n${a.log()}`);
+            const ssh = connectionSsh(a.child.pid!);
+            assert.match(ssh, /^\d+$/, `the connection's ssh not found:\n${a.log()}`);
             // Each relayed client is an open file of ssh's: it runs with the hard limit, not 1024.
             const [soft, hard] = /^Max open files\s+(\S+)\s+(\S+)/m.exec(fs.readFileSync(`/proc/${ssh}/limits`, "utf8"))!.slice(1);
             assert.equal(soft, hard, `ssh's open-files limit: soft ${soft}, hard ${hard}`);
             assert.notEqual(soft, "1024");
             const killedAt = Date.now();
             process.kill(Number(ssh), "SIGKILL");
-            const newSsh = () => spawnSync("pgrep", ["-P", autossh, "-x", "ssh"], { encoding: "utf8" }).stdout.trim();
-            assert.ok(await waitUntil(() => /^\d+$/.test(newSsh()) && newSsh() !== ssh, 10_000, 50), "autossh did not start a new ssh");
+            const newSsh = () => connectionSsh(a.child.pid!);
+            assert.ok(await waitUntil(() => /^\d+$/.test(newSsh()) && newSsh() !== ssh, 10_000, 50), `no new ssh:\n${a.log()}`);
+            assert.match(a.log(), /overlay: ssh exited with status 137 after \d+s; connecting again in [03]s/);
             const back = await waitUntil(() => get(tunnelPort) === "backend-ok", 30_000, 200);
             const seconds = (Date.now() - killedAt) / 1000;
             console.log(`# the tunnel was back ${seconds.toFixed(1)} s after its ssh was killed (its control socket left behind)`);
             assert.ok(back, `the tunnel was not back within 30 s:\n${a.log()}`);
             assert.ok(seconds <= tunnelTiming.retrySeconds + 3, `back after ${seconds} s`);
+        } finally {
+            signalTree(Number(a.child.pid), "SIGKILL");
+        }
+    });
+
+    it("says in its log why the connection ended, in ssh's words and its own, and waits longer after each quick failure", async () => {
+        const wrongKnownHosts = path.join(scratch, "wrong_known_hosts");
+        spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", path.join(scratch, "not-the-host-key")]);
+        fs.writeFileSync(wrongKnownHosts, `127.0.0.1 ${fs.readFileSync(path.join(scratch, "not-the-host-key.pub"), "utf8").split(" ").slice(0, 2).join(" ")}\n`);
+        const a = router(backendPort, "wrong.ssh", wrongKnownHosts);
+        try {
+            const exits = () => a.log().match(/overlay: ssh exited with status 255 after \d+s; connecting again in \d+s/g) ?? [];
+            assert.ok(await waitUntil(() => exits().length >= 3, 20_000, 200), `three failed connections were not logged:\n${a.log()}`);
+            console.log(`# the tunnel's log with a wrong host key:\n#   ${a.log().trim().split("\n").slice(0, 8).join("\n#   ")}`);
+            assert.match(a.log(), /Host key verification failed\./, "ssh's own reason");
+            assert.match(a.log(), /REMOTE HOST IDENTIFICATION HAS CHANGED|host key for 127\.0\.0\.1 has changed|Host key verification failed/);
+            const waits = exits().map((l) => Number(/in (\d+)s$/.exec(l)![1]));
+            assert.deepEqual(waits.slice(0, 3), [tunnelTiming.retrySeconds, 2 * tunnelTiming.retrySeconds, 4 * tunnelTiming.retrySeconds]);
+            assert.equal(get(tunnelPort), "", "no tunnel to a VPS whose host key is not the pinned one");
         } finally {
             signalTree(Number(a.child.pid), "SIGKILL");
         }

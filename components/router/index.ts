@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { HeadscaleCli, kubectlWords } from "../keys/cli";
 import { componentSelector, labelsFor, selectorFor } from "../labels";
 import { commandLine } from "../shell";
-import { autosshEnvironment, knownHostsLine, tunnelCommand } from "./tunnel";
+import { knownHostsLine, tunnelCommand } from "./tunnel";
 
 export interface SubnetRouterArgs {
     readonly namespace: pulumi.Input<string>;
@@ -75,14 +75,22 @@ const anyRouter = componentSelector(component);
 const credentialsDir = "/etc/tunnel";
 /** The tunnel container's ssh control socket: an emptyDir, as the root filesystem is read-only. */
 const controlDir = "/run/tunnel";
+/** Where the tailscale container, and no other, finds its service account token (containerboot's saPath). */
+const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
 const healthPort = 9002;
 const nobody = 65534;
 
 export const removeNodeScript = fs.readFileSync(path.join(__dirname, "scripts", "remove-node.mjs"), "utf8");
 
 /**
+ * The Pod Security level the routers' pods need, whatever routerPrivileged says: their tailscale
+ * container adds NET_ADMIN and NET_RAW, which the baseline level refuses. The namespace carries it.
+ */
+export const routerPodSecurity = { "pod-security.kubernetes.io/enforce": "privileged" } as const;
+
+/**
  * The subnet routers: each runs tailscale advertising the LAN routes (kernel networking) as a
- * node of its own, and autossh for the reverse tunnel that carries headscale to the VPS. With
+ * node of its own, and ssh for the reverse tunnel that carries headscale to the VPS. With
  * several, one Deployment each (a router is an identity: its own state Secret and node name),
  * spread across the cluster's nodes, with a disruption budget that keeps one running; their
  * tunnels share the VPS's one port, held by one router at a time. Their Role lets tailscale
@@ -177,6 +185,9 @@ export class SubnetRouter extends pulumi.ComponentResource {
                         metadata: { labels: podLabels },
                         spec: {
                             serviceAccountName: account.metadata.name,
+                            // Its token goes to the tailscale container alone (the volume below):
+                            // the tunnel container could otherwise read the state Secret, node key and all.
+                            automountServiceAccountToken: false,
                             enableServiceLinks: false,
                             securityContext: { fsGroup: nobody, seccompProfile: { type: "RuntimeDefault" } },
                             // Preferred, not required: a one-node cluster still runs them all. The
@@ -208,6 +219,12 @@ export class SubnetRouter extends pulumi.ComponentResource {
                                         // not to; this overlay talks to no third party.
                                         { name: "TS_NO_LOGS_NO_SUPPORT", value: "true" },
                                         { name: "TS_LOCAL_ADDR_PORT", value: `[::]:${healthPort}` },
+                                        // nftables where the node has no legacy iptables: the image
+                                        // links iptables to iptables-legacy (as upstream's subnet.yaml).
+                                        { name: "TS_DEBUG_FIREWALL_MODE", value: "auto" },
+                                        // For containerboot's events on its own pod (else it turns them off).
+                                        { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+                                        { name: "POD_UID", valueFrom: { fieldRef: { fieldPath: "metadata.uid" } } },
                                     ],
                                     ports: [{ name: "health", containerPort: healthPort, protocol: "TCP" }],
                                     // /healthz answers 200 once the node has a tailnet address.
@@ -218,12 +235,12 @@ export class SubnetRouter extends pulumi.ComponentResource {
                                         privileged: args.privileged,
                                         capabilities: { add: ["NET_ADMIN", "NET_RAW"] },
                                     },
+                                    volumeMounts: [{ name: "kube-api-access", mountPath: serviceAccountDir, readOnly: true }],
                                 },
                                 {
                                     name: "tunnel",
                                     image: args.tunnelImage,
                                     command: tunnel,
-                                    env: Object.entries(autosshEnvironment).map(([k, v]) => ({ name: k, value: v })),
                                     resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "200m", memory: "64Mi" } },
                                     securityContext: {
                                         runAsNonRoot: true,
@@ -250,6 +267,17 @@ export class SubnetRouter extends pulumi.ComponentResource {
                                     },
                                 },
                                 { name: "control", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+                                // What the ServiceAccount admission plugin would mount into every container.
+                                {
+                                    name: "kube-api-access",
+                                    projected: {
+                                        sources: [
+                                            { serviceAccountToken: { path: "token", expirationSeconds: 3607 } },
+                                            { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+                                            { downwardAPI: { items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }] } },
+                                        ],
+                                    },
+                                },
                             ],
                         },
                     },

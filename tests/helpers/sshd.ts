@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { ChildProcess, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { autosshEnvironment, knownHostsLine, tunnelCommand, tunnelUser } from "../../components/router/tunnel";
+import { knownHostsLine, tunnelCommand, tunnelUser } from "../../components/router/tunnel";
 import { renderTunnelLimits, tunnelLimitsPath } from "../../components/vps/limits";
 import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../../components/vps/sshd";
 import { addSystemUser, captureOutput, Netns, waitUntil } from "./netns";
@@ -21,10 +21,10 @@ export interface TunnelSshd {
     log(): string;
     /**
      * A router's tunnel command to this sshd, forwarding the tunnel port to 127.0.0.1:targetPort,
-     * started as its container starts it: autossh's environment, and a container runtime's soft
-     * limit of 1024 open files.
+     * started as its container starts it: with a container runtime's soft limit of 1024 open
+     * files. `knownHostsFile` replaces the one that pins this sshd.
      */
-    startRouter(targetPort: number, controlPath: string): { readonly child: ChildProcess; readonly log: () => string };
+    startRouter(targetPort: number, controlPath: string, knownHostsFile?: string): { readonly child: ChildProcess; readonly log: () => string };
 }
 
 /**
@@ -70,12 +70,12 @@ export async function startTunnelSshd(ns: Netns, dir: string, options: { tunnelP
     assert.equal(check.status, 0, `sshd -t: ${check.stderr}`);
     const sshd = ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"];
     const log = await startSshd(ns, path.join(dir, "sshd.log"), ["sh", "-c", 'ulimit -Sn 1024 && exec "$@"', "sh", ...sshd]);
-    const startRouter = (targetPort: number, controlPath: string) => {
+    const startRouter = (targetPort: number, controlPath: string, knownHostsFile = knownHosts) => {
         const argv = tunnelCommand({
             sshHost: "127.0.0.1", sshPort: 22, tunnelPort: options.tunnelPort, targetHost: "127.0.0.1", targetPort,
-            identityFile: clientKey, knownHostsFile: knownHosts, controlPath,
+            identityFile: clientKey, knownHostsFile, controlPath,
         });
-        const child = ns.start("sh", ["-c", 'ulimit -Sn 1024 && exec "$@"', "router", ...argv], { ...autosshEnvironment });
+        const child = ns.start("sh", ["-c", 'ulimit -Sn 1024 && exec "$@"', "router", ...argv]);
         return { child, log: captureOutput(child) };
     };
     return { clientKey, knownHosts, log, startRouter };

@@ -1,14 +1,22 @@
 #!/bin/sh
-# A router's end of the reverse tunnel. Only one SSH connection can hold the VPS's tunnel port,
-# so with several routers one holds it and the others wait. Each keeps one connection open under autossh, a
-# control master with no forward of its own, and asks for the forward over it: at once on each
-# new connection, then every RETRY_SECONDS while another holds it. sshd refuses while another
-# connection holds the port and grants it once that connection is gone. No try is a new login,
-# so the VPS's SSH rate limit never sees the standbys.
-#   hold-tunnel.sh RETRY_SECONDS CONTROL_PATH FORWARD DESTINATION AUTOSSH_COMMAND...
+# A router's end of the reverse tunnel. It keeps one SSH connection to the VPS open, a control
+# master with no forward of its own, and asks for the forward over it: at once on each new
+# connection, then every RETRY_SECONDS while another router holds the VPS's one tunnel port.
+# sshd refuses while another connection holds the port and grants it once that connection is
+# gone; no try is a new login, so the VPS's SSH rate limit never sees the standbys.
+#
+# When the connection ends, ssh has said why on stderr (which goes to the container's log, as
+# everything here does) and this says how it ended and when it connects again: at once after a
+# connection that lasted MAX_WAIT_SECONDS or more, else after RETRY_SECONDS, doubling each time
+# up to MAX_WAIT_SECONDS, so that a VPS that refuses (a wrong host key, a removed user) is not
+# hammered.
+#   hold-tunnel.sh RETRY_SECONDS MAX_WAIT_SECONDS CONTROL_PATH FORWARD DESTINATION SSH_COMMAND...
 set -eu
 
 say() { printf 'overlay: %s\n' "$*"; }
+
+# --- the seconds since the epoch ---
+now() { date +%s; }
 
 # Stopping (the pod is deleted or drained) while holding the port: give the port up but keep
 # the connection a moment, so that another router takes the port for new connections while
@@ -23,20 +31,22 @@ hand_over() {
     esac
 }
 
-main() {
-    if [ "$#" -lt 5 ]; then
-        say "usage: hold-tunnel.sh RETRY_SECONDS CONTROL_PATH FORWARD DESTINATION AUTOSSH_COMMAND..." >&2
-        exit 2
-    fi
-    retry=$1 control=$2 forward=$3 destination=$4
-    shift 4
-    # "holding MASTER" or "standby MASTER" (MASTER is ssh's "Master running (pid=N)": a new one
-    # is a new connection, which holds nothing yet); each change is said once, so the log shows
-    # who holds the port. A new connection asks at once, a standby every RETRY_SECONDS.
-    state="" waited=0
-    # ssh says "remote port forwarding failed" at each refused request, every RETRY_SECONDS while
-    # another router holds the port: left out, as the standby line above says it once.
-    log="$control.log"
+stop() {
+    hand_over
+    exit 0
+}
+
+# --- on any exit: end the connection and the message relay with it ---
+clean_up() {
+    [ -z "$ssh_pid" ] || kill -TERM "$ssh_pid" 2>/dev/null || true
+    [ -z "$relay_pid" ] || kill -TERM "$relay_pid" 2>/dev/null || true
+    rm -f "$log"
+}
+
+# --- ssh's stderr, less the line it writes at each refused forward request: every
+# RETRY_SECONDS while another router holds the port (the standby line says it once). Opened
+# read-write, the pipe never reaches its end between one ssh and the next ---
+relay_ssh_messages() {
     rm -f "$log"
     mkfifo "$log"
     while IFS= read -r line; do
@@ -44,7 +54,50 @@ main() {
         *"remote port forwarding failed"*) ;;
         *) printf '%s\n' "$line" >&2 ;;
         esac
-    done <"$log" &
+    done <>"$log" &
+    relay_pid=$!
+}
+
+# --- one connection, until it ends: asks for the forward over it as it goes ---
+# "holding MASTER" or "standby MASTER" (MASTER is ssh's "Master running (pid=N)"); each change
+# is said once, so the log shows who holds the port.
+hold_connection() {
+    "$@" 2>"$log" &
+    ssh_pid=$!
+    state="" waited=0
+    while kill -0 "$ssh_pid" 2>/dev/null; do
+        if master=$(ssh -o ControlPath="$control" -O check "$destination" 2>&1); then
+            if [ "$state" != "holding $master" ] && { [ "$state" != "standby $master" ] || [ "$waited" -ge "$retry" ]; }; then
+                waited=0
+                if ssh -o ControlPath="$control" -O forward -R "$forward" "$destination" >/dev/null 2>&1; then
+                    say "this router holds the tunnel"
+                    state="holding $master"
+                else
+                    [ "${state%% *}" = standby ] || say "standby: another router holds the tunnel; asking again every ${retry}s"
+                    state="standby $master"
+                fi
+            fi
+        fi
+        waited=$((waited + 1))
+        sleep 1 &
+        wait $! || true
+    done
+    status=0
+    wait "$ssh_pid" || status=$?
+    ssh_pid="" state=""
+}
+
+main() {
+    if [ "$#" -lt 6 ]; then
+        say "usage: hold-tunnel.sh RETRY_SECONDS MAX_WAIT_SECONDS CONTROL_PATH FORWARD DESTINATION SSH_COMMAND..." >&2
+        exit 2
+    fi
+    retry=$1 max_wait=$2 control=$3 forward=$4 destination=$5
+    shift 5
+    state="" ssh_pid="" relay_pid="" log="$control.log"
+    trap clean_up EXIT
+    trap stop TERM INT
+    relay_ssh_messages
     # Every client relayed through the tunnel is one open file of ssh's here: a container
     # runtime's default soft limit of 1024 would stop the tunnel near 1,000 clients.
     # shellcheck disable=SC3045 # not POSIX, but busybox ash and dash have ulimit -H and -S
@@ -57,30 +110,25 @@ main() {
         shift
         set -- "$program" -o "Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com" "$@"
     fi
-    "$@" 2>"$log" &
-    autossh=$!
-    trap 'hand_over; kill -TERM "$autossh" 2>/dev/null || true' TERM INT
-    while kill -0 "$autossh" 2>/dev/null; do
-        if master=$(ssh -o ControlPath="$control" -O check "$destination" 2>&1); then
-            if [ "$state" != "holding $master" ] && { [ "$state" != "standby $master" ] || [ "$waited" -ge "$retry" ]; }; then
-                waited=0
-                if ssh -o ControlPath="$control" -O forward -R "$forward" "$destination" >/dev/null 2>&1; then
-                    say "this router holds the tunnel"
-                    state="holding $master"
-                else
-                    [ "${state%% *}" = standby ] || say "standby: another router holds the tunnel; asking again every ${retry}s"
-                    state="standby $master"
-                fi
-            fi
-        elif [ -n "$state" ]; then
-            say "no connection to the VPS; autossh is reconnecting"
-            state=""
+    wait_seconds=$retry
+    while :; do
+        started=$(now)
+        hold_connection "$@"
+        lasted=$(($(now) - started))
+        if [ "$lasted" -ge "$max_wait" ]; then
+            wait_seconds=0
         fi
-        waited=$((waited + 1))
-        sleep 1 &
+        say "ssh exited with status $status after ${lasted}s; connecting again in ${wait_seconds}s"
+        sleep "$wait_seconds" &
         wait $! || true
+        if [ "$wait_seconds" -eq 0 ]; then
+            wait_seconds=$retry
+        elif [ $((wait_seconds * 2)) -le "$max_wait" ]; then
+            wait_seconds=$((wait_seconds * 2))
+        else
+            wait_seconds=$max_wait
+        fi
     done
-    wait "$autossh"
 }
 
 main "$@"
