@@ -169,7 +169,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
     // Once each router is ready (registered), approve exactly its LAN routes.
     routers.forEach((r, i) => {
         const name = i === 0 ? "router-routes" : `router-${i}-routes`;
-        new RouteApproval(name, { cli, nodeName: r.nodeName, routes: config.lanRoutes }, { dependsOn: [router.deployments[i]] });
+        new RouteApproval(name, { cli, nodeName: r.nodeName, routes: config.lanRoutes }, { dependsOn: [router.started[i]] });
     });
 
     const userKeys = new UserKeys("user-keys", {

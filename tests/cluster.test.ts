@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { before, describe, it } from "node:test";
 import YAML from "yaml";
 import { cidrsOverlap, parseCidr } from "../config/net";
+import { waitRouterScript } from "../components/router";
 import { holdTunnelScript } from "../components/router/tunnel";
 import { resourceArtifacts } from "../plan/artifacts";
 import { Evaluation, evaluate } from "./helpers/evaluate";
@@ -169,6 +170,17 @@ describe("the home cluster", () => {
         assert.equal(ts.securityContext.privileged, true);
         assert.equal(spec.strategy.type, "Recreate");
         assert.equal(spec.replicas, 1);
+    });
+
+    it("waits for the router itself (wait-router.sh), again whenever its Deployment changes, and approves its routes after that", () => {
+        assert.equal(run.inputs("router-deployment").metadata.annotations["pulumi.com/skipAwait"], "true", "the provider does not wait for it");
+        const started = run.inputs("router-started");
+        assert.equal(started.stdin, waitRouterScript);
+        assert.equal(started.create, "bash -s -- subnet-router app.kubernetes.io/name=subnet-router,app.kubernetes.io/part-of=overlay 600 30 kubectl --namespace=overlay");
+        assert.equal(started.triggers.length, 2, "the Deployment's uid and generation");
+        const urn = (name: string) => run.resources.find((r) => r.name === name)!.urn;
+        assert.ok(run.resources.find((r) => r.name === "router-started")!.dependencies.includes(urn("router-deployment")));
+        assert.ok(run.resources.find((r) => r.name === "router-routes-find-node")!.dependencies.includes(urn("router-started")));
     });
 
     it("mounts a service account token into the tailscale container only: the tunnel container gets none", () => {

@@ -27,13 +27,14 @@ function changed(a: Evaluation, b: Evaluation): string[] {
 }
 
 describe("the key lifecycle", () => {
-    it("mints the router key after headscale is ready, fills the Secret after the key, approves routes after the router", async () => {
+    it("mints the router key after headscale is ready, fills the Secret after the key, approves routes after the router is ready", async () => {
         const run = await evaluateOn(day0);
         const urn = (name: string) => run.resources.find((r) => r.name === name)!.urn;
         const deps = (name: string) => run.resources.find((r) => r.name === name)!.dependencies;
         assert.ok(deps("router-key-mint").includes(urn("headscale-statefulset")));
         assert.ok(deps("router-credentials").includes(urn("router-key-mint")));
-        assert.ok(deps("router-routes-find-node").includes(urn("router-deployment")));
+        assert.ok(deps("router-started").includes(urn("router-deployment")));
+        assert.ok(deps("router-routes-find-node").includes(urn("router-started")));
         assert.ok(deps("router-routes-approve").includes(urn("router-routes-find-node")));
         for (const key of ["user-keys-ci-mint", "user-keys-alice-laptop-mint", "user-keys-user-alice"]) {
             assert.ok(deps(key).includes(urn("headscale-statefulset")), key);

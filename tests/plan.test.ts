@@ -62,7 +62,7 @@ describe("npm run plan", () => {
             "headscale", "headscale-config", "headscale-namespace", "headscale-networkpolicy", "headscale-service", "headscale-statefulset",
             "home-cluster", "home-cluster-check", "home-cluster-check-kubectl", "home-cluster-namespace", "router", "router-credentials", "router-deployment",
             "router-key", "router-key-expiry", "router-key-mint", "router-role", "router-rolebinding",
-            "router-routes", "router-routes-approve", "router-routes-find-node", "router-serviceaccount",
+            "router-routes", "router-routes-approve", "router-routes-find-node", "router-serviceaccount", "router-started",
             "tunnel", "tunnel-key",
             "user-keys", "user-keys-alice-laptop", "user-keys-alice-laptop-expiry", "user-keys-alice-laptop-mint",
             "user-keys-ci", "user-keys-ci-expiry", "user-keys-ci-mint", "user-keys-user-alice",

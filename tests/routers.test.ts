@@ -28,12 +28,12 @@ describe("routerReplicas", () => {
         assert.equal(three.error, undefined, three.error?.message);
     });
 
-    it("adds, for each router after the first, a Deployment, a route approval and a node removal; a disruption budget once there are two", () => {
+    it("adds, for each router after the first, a Deployment, its wait until ready, a route approval and a node removal; a disruption budget once there are two", () => {
         const names = (run: Evaluation) => new Set(run.resources.map((r) => r.name));
         const added = [...names(three)].filter((n) => !names(one).has(n)).sort();
         assert.deepEqual(added, [
-            "router-1-deployment", "router-1-node-removal", "router-1-routes", "router-1-routes-approve", "router-1-routes-find-node",
-            "router-2-deployment", "router-2-node-removal", "router-2-routes", "router-2-routes-approve", "router-2-routes-find-node",
+            "router-1-deployment", "router-1-node-removal", "router-1-routes", "router-1-routes-approve", "router-1-routes-find-node", "router-1-started",
+            "router-2-deployment", "router-2-node-removal", "router-2-routes", "router-2-routes-approve", "router-2-routes-find-node", "router-2-started",
             "router-pdb",
         ]);
         assert.deepEqual([...names(one)].filter((n) => !names(three).has(n)), [], "router 0 keeps every name it had");

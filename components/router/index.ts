@@ -5,7 +5,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { HeadscaleCli, kubectlWords } from "../keys/cli";
 import { componentSelector, labelsFor, selectorFor } from "../labels";
-import { commandLine } from "../shell";
+import { commandLine, stdinScriptCommand } from "../shell";
 import { knownHostsLine, tunnelCommand } from "./tunnel";
 
 export interface SubnetRouterArgs {
@@ -78,9 +78,15 @@ const controlDir = "/run/tunnel";
 /** Where the tailscale container, and no other, finds its service account token (containerboot's saPath). */
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
 const healthPort = 9002;
+/**
+ * How long `pulumi up` waits for a router to be ready (Pulumi's own default for a Deployment),
+ * and for how long an image may fail to pull before the up fails, naming it.
+ */
+export const routerStart = { timeoutSeconds: 600, pullGraceSeconds: 30 } as const;
 const nobody = 65534;
 
 export const removeNodeScript = fs.readFileSync(path.join(__dirname, "scripts", "remove-node.mjs"), "utf8");
+export const waitRouterScript = fs.readFileSync(path.join(__dirname, "scripts", "wait-router.sh"), "utf8");
 
 /**
  * The Pod Security level the routers' pods need, whatever routerPrivileged says: their tailscale
@@ -101,6 +107,8 @@ export class SubnetRouter extends pulumi.ComponentResource {
     public readonly deploymentName: pulumi.Output<string>;
     /** One per router, in the order of args.routers. */
     public readonly deployments: k8s.apps.v1.Deployment[];
+    /** Each router's wait until it is ready: what needs the router running waits for this. */
+    public readonly started: command.local.Command[];
 
     constructor(name: string, args: SubnetRouterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("overlay:components:SubnetRouter", name, {}, opts);
@@ -164,7 +172,7 @@ export class SubnetRouter extends pulumi.ComponentResource {
             controlPath: `${controlDir}/ssh`,
         }));
 
-        this.deployments = args.routers.map((router) => {
+        const routers = args.routers.map((router) => {
             const prefix = router.index === 0 ? name : `${name}-${router.index}`;
             const podLabels = labelsFor(router.name, component);
             // A router that goes (routerReplicas lowered) leaves headscale once its pod is gone:
@@ -174,8 +182,15 @@ export class SubnetRouter extends pulumi.ComponentResource {
                 stdin: removeNodeScript,
                 logging: "stdoutAndStderr",
             }, { ...parent, deletedWith: args.headscale.deletedWith })];
-            return new k8s.apps.v1.Deployment(`${prefix}-deployment`, {
-                metadata: { name: router.name, namespace: ns, labels: podLabels },
+            const deployment = new k8s.apps.v1.Deployment(`${prefix}-deployment`, {
+                metadata: {
+                    name: router.name,
+                    namespace: ns,
+                    labels: podLabels,
+                    // `${prefix}-started` waits for it instead of the provider, and fails at once on
+                    // an image that cannot be pulled, where the provider would wait out its timeout.
+                    annotations: { "pulumi.com/skipAwait": "true" },
+                },
                 spec: {
                     replicas: 1,
                     // Never two pods of one router: they would share one tailscale identity.
@@ -284,8 +299,20 @@ export class SubnetRouter extends pulumi.ComponentResource {
                 },
             // What the router waits for (the VPS being ready), its pod waits for.
             }, { ...parent, dependsOn: [...removal, ...dependencies(opts?.dependsOn)] });
+            const started = new command.local.Command(`${prefix}-started`, {
+                create: stdinScriptCommand([router.name, Object.entries(router.selector).map(([k, v]) => `${k}=${v}`).join(","),
+                    String(routerStart.timeoutSeconds), String(routerStart.pullGraceSeconds), ...kubectlWords(args.headscale.cli)]),
+                stdin: waitRouterScript,
+                // Again whenever the Deployment is new or its spec changed (a rotated key in the
+                // Secret changes neither, and restarts nothing).
+                triggers: [deployment.metadata.uid, deployment.metadata.generation],
+                logging: "stderr",
+            }, { ...parent, dependsOn: [deployment] });
+            return { deployment, started };
         });
 
+        this.deployments = routers.map((r) => r.deployment);
+        this.started = routers.map((r) => r.started);
         this.deploymentName = this.deployments[0].metadata.name;
         this.registerOutputs({ deploymentName: this.deploymentName });
     }
