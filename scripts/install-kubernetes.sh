@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Builds a real Kubernetes control plane for the end-to-end test, from the Go module proxy
-# only (no release tarballs, no container images):
-#   - kube-apiserver, kube-controller-manager, kube-scheduler and kubectl v1.34.4, from a
-#     wrapper module that requires k8s.io/kubernetes and points each of its ./staging
-#     modules at the published v0.34.4 of the same module;
-#   - etcd 3.6.16, from a wrapper module that requires go.etcd.io/etcd/server/v3.
+# Builds a real Kubernetes control plane and the node binaries for the end-to-end test, from
+# the Go module proxy only (no release tarballs, no container images):
+#   - kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the node's kubelet
+#     and kube-proxy v1.34.4, from a wrapper module that requires k8s.io/kubernetes and points
+#     each of its ./staging modules at the published v0.34.4 of the same module;
+#   - etcd 3.6.16, from a wrapper module that requires go.etcd.io/etcd/server/v3;
+#   - the cluster's add-ons as k3s runs them: CoreDNS 1.15.0, and the network-policy
+#     controller of kube-router, from k3s's fork (v2.6.3-k3s1, the one k3s embeds), each built
+#     in its own module directory with its own go.mod and go.sum, with its Makefile's flags;
+#   - the pause program of the pods' sandboxes, pause.c from the Kubernetes module, built
+#     static with gcc as build/pause/Makefile builds it.
 # The binaries go to $TOOLS_DIR/bin, the wrapper modules to $TOOLS_DIR/kubernetes/build.
 # Each binary has a stamp (<binary>.version: version and recipe): a binary whose stamp
-# matches is not rebuilt, so a second run only reads five files.
+# matches is not rebuilt, so a second run only reads ten files.
 # Environment: TOOLS_DIR (default: <repo>/.tools). Go settings are set for this script's
 # own go commands only (GOWORK=off, CGO_ENABLED=0, GOTOOLCHAIN=local, GOFLAGS); nothing is
 # written with `go env -w`.
@@ -22,9 +27,16 @@ readonly kubernetes_version="v1.34.4"
 readonly staging_version="v0.34.4"
 readonly etcd_module="go.etcd.io/etcd/server/v3"
 readonly etcd_version="v3.6.16"
+readonly coredns_module="github.com/coredns/coredns"
+readonly coredns_version="v1.15.0"
+# k3s's fork declares itself github.com/cloudnativelabs/kube-router/v2, as k3s replaces it in.
+readonly kube_router_module="github.com/k3s-io/kube-router/v2"
+readonly kube_router_version="v2.6.3-k3s1"
+# build/pause/Makefile's TAG at v1.34.4.
+readonly pause_version="3.10.1"
 # Bump when the way the binaries are built changes, so that the stamps no longer match.
 readonly recipe_version="1"
-readonly kubernetes_binaries=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+readonly kubernetes_binaries=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 
 # --- the stamp a binary built by this recipe carries ---
 stamp_of() {
@@ -159,6 +171,57 @@ install_etcd() {
     info "built etcd ${etcd_version} in $((SECONDS - started)) s"
 }
 
+# --- a module's directory in the module cache, downloaded if need be ---
+module_dir() {
+    local module="$1" version="$2" dir
+    dir=$(go mod download -json "${module}@${version}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [[ -n $dir && -d $dir ]] || fatal "could not download ${module}@${version}"
+    printf '%s\n' "$dir"
+}
+
+# --- a program built in its own module's directory (read-only in the module cache), with the
+# go build flags its Makefile uses:
+# build_in_module BIN_DIR BUILD_DIR NAME MODULE VERSION PACKAGE VERSION_FLAG EXPECTED GO_FLAGS... ---
+build_in_module() {
+    local bin_dir="$1" build_dir="$2" name="$3" module="$4" version="$5" package="$6" version_flag="$7" expected="$8"
+    shift 8
+    is_current "$bin_dir/$name" "$version" && return 0
+    local started=$SECONDS dir
+    info "building ${name} ${version}"
+    dir=$(module_dir "$module" "$version")
+    mkdir -p "$build_dir/out"
+    (cd "$dir" && GOFLAGS="$GOFLAGS -mod=readonly" go build -trimpath "$@" -o "$build_dir/out/$name" "$package") ||
+        fatal "building ${name} ${version} failed"
+    install_binary "$build_dir/out/$name" "$bin_dir/$name" "$version" "$expected" "$version_flag"
+    info "built ${name} ${version} in $((SECONDS - started)) s"
+}
+
+# --- CoreDNS, as its Makefile builds it: CGO_ENABLED=0, tag grpcnotrace, -s -w, the commit
+# stamp (here the version: a module zip has no commit) ---
+install_coredns() {
+    build_in_module "$1" "$2" coredns "$coredns_module" "$coredns_version" . -version "CoreDNS-${coredns_version#v}" \
+        -tags grpcnotrace -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=${coredns_version}"
+}
+
+# --- kube-router, as its Makefile builds it (CGO_ENABLED=0, the version stamped) ---
+install_kube_router() {
+    build_in_module "$1" "$2" kube-router "$kube_router_module" "$kube_router_version" ./cmd/kube-router --version "$kube_router_version" \
+        -ldflags "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=${kube_router_version}"
+}
+
+# --- pause, as build/pause/Makefile builds it: -Os -Wall -Werror -static, the version defined ---
+install_pause() {
+    local bin_dir="$1"
+    is_current "$bin_dir/pause" "$pause_version" && return 0
+    command -v gcc >/dev/null || fatal "gcc is required to build pause (apt-get install gcc libc6-dev)"
+    local dir
+    dir=$(module_dir "$kubernetes_module" "$kubernetes_version")
+    gcc -Os -Wall -Werror -static "-DVERSION=v${pause_version}" -o "$bin_dir/pause.partial" "$dir/build/pause/linux/pause.c" ||
+        fatal "building pause ${pause_version} failed"
+    install_binary "$bin_dir/pause.partial" "$bin_dir/pause" "$pause_version" "pause.c v${pause_version}" -v
+    info "built pause ${pause_version}"
+}
+
 main() {
     local repo tools
     repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -166,17 +229,23 @@ main() {
     local bin_dir="$tools/bin" build_dir="$tools/kubernetes/build" name
     local up_to_date=1
     is_current "$bin_dir/etcd" "$etcd_version" || up_to_date=0
+    is_current "$bin_dir/coredns" "$coredns_version" || up_to_date=0
+    is_current "$bin_dir/kube-router" "$kube_router_version" || up_to_date=0
+    is_current "$bin_dir/pause" "$pause_version" || up_to_date=0
     for name in "${kubernetes_binaries[@]}"; do
         is_current "$bin_dir/$name" "$kubernetes_version" || up_to_date=0
     done
     if ((up_to_date)); then
-        info "etcd ${etcd_version} and Kubernetes ${kubernetes_version} are up to date in ${bin_dir}"
+        info "etcd ${etcd_version}, Kubernetes ${kubernetes_version}, coredns ${coredns_version}, kube-router ${kube_router_version} and pause ${pause_version} are up to date in ${bin_dir}"
         return 0
     fi
     setup_go
     mkdir -p "$bin_dir" "$build_dir"
     install_etcd "$bin_dir" "$build_dir"
     install_kubernetes "$bin_dir" "$build_dir"
+    install_coredns "$bin_dir" "$build_dir"
+    install_kube_router "$bin_dir" "$build_dir"
+    install_pause "$bin_dir"
 }
 
 main "$@"

@@ -2,15 +2,18 @@
 # Installs the real programs the tests check generated files with, so that `npm test` runs
 # on a fresh Debian 12 machine:
 #   - Debian packages (when run as root and a package is missing): shellcheck, and the
-#     daemons the VPS runs (openssh-server, autossh, nginx, coturn, nftables) with the tools
-#     the tests drive them with. Their services are not started on this machine: the tests
-#     run them in network namespaces of their own;
+#     daemons the VPS runs (openssh-server, nginx, coturn, nftables) with the tools the tests
+#     drive them with. Their services are not started on this machine: the tests run them in
+#     network namespaces of their own;
 #   - for the end-to-end suite: qemu, qemu-img, debootstrap and socat (the throwaway VPS);
+#     containerd, runc, the CNI plugins, iptables and ipset (the cluster's Nodes, started
+#     only by the test, in namespaces of its own), umoci and gcc (the Nodes' images);
 #   - headscale v0.29.2 and tailscale/tailscaled/containerboot v1.102.5, built from the Go
 #     module proxy into .tools/bin as their release images build them (static, with the same
 #     build tags and flags);
 #   - the real Pulumi engine (scripts/install-pulumi.sh) and a Kubernetes v1.34.4 control
-#     plane (scripts/install-kubernetes.sh), built with Go, for the end-to-end test.
+#     plane with its node binaries and add-ons (scripts/install-kubernetes.sh), built with Go,
+#     for the end-to-end test.
 # Environment: TOOLS_DIR (default: <repo>/.tools). Re-running changes nothing.
 set -euo pipefail
 
@@ -20,8 +23,9 @@ fatal() { info "error: $*"; exit 1; }
 readonly headscale_module="github.com/juanfont/headscale"
 readonly headscale_version="v0.29.2"
 readonly tailscale_version="v1.102.5"
-readonly debian_packages=(shellcheck openssh-server openssh-client autossh nginx certbot coturn nftables iproute2 curl openssl procps
-    qemu-system-x86 qemu-utils debootstrap e2fsprogs socat sqlite3 age)
+readonly debian_packages=(shellcheck openssh-server openssh-client nginx certbot coturn nftables iproute2 curl openssl procps
+    qemu-system-x86 qemu-utils debootstrap e2fsprogs socat sqlite3 age
+    containerd runc containernetworking-plugins iptables ipset umoci libcap2-bin gcc libc6-dev)
 
 # --- Debian packages, installed only when missing ---
 install_debian_packages() {
@@ -33,6 +37,7 @@ install_debian_packages() {
     ((${#missing[@]} == 0)) && return 0
     [[ $(id -u) -eq 0 ]] || fatal "missing Debian packages: ${missing[*]} (install them, or run as root)"
     info "installing Debian packages: ${missing[*]}"
+    local start=$SECONDS
     apt-get update -qq
     # Keep the packages' services from starting here (sshd on 22, nginx on 80, ...).
     local guard=/usr/sbin/policy-rc.d placed=0
@@ -45,6 +50,7 @@ install_debian_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
     ((placed == 0)) || rm -f "$guard"
     ((status == 0)) || fatal "apt-get install ${missing[*]} failed"
+    info "installed the Debian packages in $((SECONDS - start)) s"
 }
 
 # Bump when the way a binary is built changes, so that its stamp no longer matches.

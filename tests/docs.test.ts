@@ -7,6 +7,7 @@ import { describe, it } from "node:test";
 import YAML from "yaml";
 import { KeySpec, keyNames, keys } from "../config";
 import { renderPulumiYaml, withReadmeTable } from "../scripts/configDocs";
+import { withImageTable } from "./e2e/node/images";
 import { repoRoot } from "./helpers/stack";
 
 const read = (file: string) => fs.readFileSync(path.join(repoRoot, file), "utf8");
@@ -36,6 +37,10 @@ describe("documentation", () => {
     it("the README's config reference matches Pulumi.yaml", () => {
         assert.equal(readme, withReadmeTable(readme), "README.md's config reference is stale: run npm run docs:config");
         for (const name of keyNames) assert.match(readme, new RegExp(`^\\| \`${name}\` \\|`, "m"));
+    });
+
+    it("the README's table of the end-to-end test's images matches their definitions", () => {
+        assert.equal(readme, withImageTable(readme), "README.md's table of images is stale: run npm run docs:config");
     });
 
     it("shows the two newcomer commands on its first screen, and CI runs the same test command", () => {

@@ -14,19 +14,25 @@ info() { printf 'build-vm-image: %s\n' "$*" >&2; }
 fatal() { info "error: $*"; exit 1; }
 
 readonly suite=bookworm
-readonly mirror=http://deb.debian.org/debian
 # What the harness needs in the guest besides a provider's minimal image: socat, to open a
 # listener on a port the firewall must close.
 readonly packages=systemd-sysv,udev,dbus,kmod,initramfs-tools,linux-image-amd64,openssh-server,ca-certificates,sudo,iproute2,netbase,procps,socat
 # Inside the guest, the mirror's name points at QEMU's address for the host side (10.0.2.2),
-# where the harness relays port 80 to the mirror; nothing else is reachable from the guest.
+# where the harness relays the mirror's port to it (vm.ts); nothing else is reachable from the guest.
 readonly mirror_relay=10.0.2.2
+
+# --- the host of an archive's URI: http://host[:port]/path → host ---
+uri_host() {
+    local rest="${1#*://}"
+    rest=${rest%%/*}
+    printf '%s\n' "${rest%%:*}"
+}
 
 configure_guest() {
     local root="$1"
     printf '/dev/vda / ext4 defaults 0 1\n' >"$root/etc/fstab"
     printf 'vps\n' >"$root/etc/hostname"
-    printf '127.0.0.1 localhost vps\n::1 localhost\n%s deb.debian.org\n' "$mirror_relay" >"$root/etc/hosts"
+    printf '127.0.0.1 localhost vps\n::1 localhost\n%s %s\n' "$mirror_relay" "$(uri_host "$mirror")" >"$root/etc/hosts"
     printf 'nameserver 10.0.2.3\n' >"$root/etc/resolv.conf"
     cat >"$root/etc/systemd/network/10-wired.network" <<'EOF'
 [Match]
@@ -38,7 +44,7 @@ EOF
     cat >"$root/etc/apt/sources.list" <<EOF
 deb $mirror $suite main
 deb $mirror $suite-updates main
-deb http://deb.debian.org/debian-security $suite-security main
+deb $security $suite-security main
 EOF
     install -d -m 0700 "$root/root/.ssh"
     install -m 0600 "$out/id_ed25519.pub" "$root/root/.ssh/authorized_keys"
@@ -57,6 +63,11 @@ main() {
         command -v "$cmd" >/dev/null || fatal "'$cmd' is missing: apt-get install debootstrap e2fsprogs openssh-client coreutils"
     done
     out="$1"
+    # The mirror this machine's apt uses; the guest reaches its host through the relay, so the
+    # security archive must be served by the same host.
+    mirror=$(bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/debian-mirror.sh")
+    security=$(bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/debian-mirror.sh" debian-security)
+    [[ $(uri_host "$security") == "$(uri_host "$mirror")" ]] || fatal "the security archive ($security) is on another host than $mirror: the VM reaches one"
     mkdir -p "$out"
     local stamp
     stamp=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)

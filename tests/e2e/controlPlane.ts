@@ -3,9 +3,11 @@
 // them from the Go module proxy), run as processes in one of the test's network namespaces,
 // with certificates made here by openssl. It is the real API the program's manifests go to:
 // RBAC, the Node authorizer, Pod Security admission, the StatefulSet and ServiceAccount
-// controllers and the scheduler all decide for real. There is no kubelet: the test's node
-// agent (kubelet.ts) registers a Node with the node certificate made here and runs what the
-// scheduler binds to it.
+// controllers and the scheduler all decide for real. Pod Security's default level is baseline,
+// as on a hardened cluster, so that a namespace gets more only by its own label. The nodes
+// (node/node.ts) join with the certificates made here: each kubelet its node's, kube-proxy and
+// the network-policy controller theirs; the API server reaches the kubelets for exec and logs
+// with a client certificate of its own.
 //
 // Everything listens inside the namespace: etcd and the controllers' own ports on its
 // 127.0.0.1, the API server on its addresses (0.0.0.0 there), so that the components reach
@@ -24,9 +26,11 @@ export interface ControlPlane {
     /** Context name inside it. */
     readonly context: string;
     readonly server: string;
-    /** PEM files the node agents need: the cluster CA, and a client cert/key for each node (CN=system:node:<nodeName>, O=system:nodes) */
+    /** PEM files the nodes need: the cluster CA, and a client cert/key for each node (CN=system:node:<nodeName>, O=system:nodes) */
     readonly caFile: string;
     readonly nodeCredentials: Readonly<Record<string, { readonly certFile: string; readonly keyFile: string }>>;
+    /** A kubeconfig for each node daemon: `kubelet-<node>`, `kube-proxy`, `kube-router`. */
+    kubeconfigFor(user: string): string;
     /** The admin's client cert/key (O=system:masters), for the harness's own requests. */
     readonly adminCertFile: string;
     readonly adminKeyFile: string;
@@ -60,13 +64,13 @@ interface Pki {
     readonly serverKey: string;
     readonly serviceAccountKey: string;
     readonly serviceAccountPub: string;
-    /** Client certificates by user: admin, controller-manager, scheduler. */
+    /** Client certificates by user: admin, controller-manager, scheduler, the node daemons, the API server's to kubelets. */
     readonly clients: Record<ClientName, { cert: string; key: string }>;
     /** Each node's client certificate, by node name. */
     readonly nodes: Record<string, { cert: string; key: string }>;
 }
 
-type ClientName = "admin" | "controller-manager" | "scheduler";
+type ClientName = "admin" | "controller-manager" | "scheduler" | "kube-proxy" | "kube-router" | "apiserver-kubelet-client";
 
 interface Component {
     readonly name: string;
@@ -131,18 +135,23 @@ async function makePki(dir: string, options: ControlPlaneOptions): Promise<Pki> 
     };
     const serviceAccountKey = file("service-account.key");
     const serviceAccountPub = file("service-account.pub");
-    const [server, admin, controllerManager, scheduler] = await Promise.all([
+    const [server, admin, controllerManager, scheduler, kubeProxy, kubeRouter, kubeletClient] = await Promise.all([
         sign("apiserver", "/CN=kube-apiserver", "server"),
         sign("admin", "/O=system:masters/CN=e2e-admin", "client"),
         sign("controller-manager", "/CN=system:kube-controller-manager", "client"),
         sign("scheduler", "/CN=system:kube-scheduler", "client"),
+        // Bound to system:node-proxier by RBAC's bootstrap policy.
+        sign("kube-proxy", "/CN=system:kube-proxy", "client"),
+        // Bound by the cluster's add-ons to kube-router's own ClusterRole.
+        sign("kube-router", "/CN=system:kube-router", "client"),
+        sign("apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client", "client"),
         // The service-account token key: RSA, as kube-apiserver signs tokens with RS256.
         mustExec(undefined, openssl, ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", serviceAccountKey])
             .then(() => mustExec(undefined, openssl, ["pkey", "-in", serviceAccountKey, "-pubout", "-out", serviceAccountPub])),
     ]);
     return {
         ca, caKey, serverCert: server.cert, serverKey: server.key, serviceAccountKey, serviceAccountPub,
-        clients: { admin, "controller-manager": controllerManager, scheduler },
+        clients: { admin, "controller-manager": controllerManager, scheduler, "kube-proxy": kubeProxy, "kube-router": kubeRouter, "apiserver-kubelet-client": kubeletClient },
         nodes: Object.fromEntries(await Promise.all(options.nodeNames.map(async (name) => [name, await sign(`node-${name}`, `/O=system:nodes/CN=system:node:${name}`, "client")] as const))),
     };
 }
@@ -212,6 +221,26 @@ export async function startControlPlane(ns: Netns, dir: string, options: Control
     const controllerManagerConfig = writeKubeconfig(path.join(kubeconfigs, "controller-manager.yaml"), local, pki.ca,
         "system:kube-controller-manager", pki.clients["controller-manager"]);
     const schedulerConfig = writeKubeconfig(path.join(kubeconfigs, "scheduler.yaml"), local, pki.ca, "system:kube-scheduler", pki.clients.scheduler);
+    const kubeconfigFor = (user: string): string => {
+        const client = user.startsWith("kubelet-") ? pki.nodes[user.slice("kubelet-".length)] : pki.clients[user as ClientName];
+        if (!client) throw new Error(`no client certificate for ${user}`);
+        return writeKubeconfig(path.join(kubeconfigs, `${user}.yaml`), server, pki.ca, user, client);
+    };
+    // Pod Security admission: baseline unless a namespace's label says otherwise.
+    const admission = path.join(dir, "admission.yaml");
+    fs.writeFileSync(admission, JSON.stringify({
+        apiVersion: "apiserver.config.k8s.io/v1",
+        kind: "AdmissionConfiguration",
+        plugins: [{
+            name: "PodSecurity",
+            configuration: {
+                apiVersion: "pod-security.admission.config.k8s.io/v1",
+                kind: "PodSecurityConfiguration",
+                defaults: { enforce: "baseline", "enforce-version": "latest", audit: "baseline", "audit-version": "latest", warn: "baseline", "warn-version": "latest" },
+                exemptions: { usernames: [], runtimeClasses: [], namespaces: [] },
+            },
+        }],
+    }, null, 2));
     const logs = path.join(dir, "logs");
     fs.mkdirSync(logs, { recursive: true });
     // A new cluster each time: the certificates above are new.
@@ -269,6 +298,11 @@ export async function startControlPlane(ns: Netns, dir: string, options: Control
             "--authorization-mode=Node,RBAC",
             "--allow-privileged=true",
             "--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurity,DefaultStorageClass,ResourceQuota,NodeRestriction",
+            `--admission-control-config-file=${admission}`,
+            // exec and logs: the API server reaches each kubelet at its node's address.
+            `--kubelet-client-certificate=${pki.clients["apiserver-kubelet-client"].cert}`,
+            `--kubelet-client-key=${pki.clients["apiserver-kubelet-client"].key}`,
+            "--kubelet-preferred-address-types=InternalIP",
             `--cert-dir=${path.join(dir, "apiserver")}`,
         ]);
         await waitFor("/readyz", () => kubectlOk("get", "--raw=/readyz"));
@@ -305,6 +339,7 @@ export async function startControlPlane(ns: Netns, dir: string, options: Control
         server,
         caFile: pki.ca,
         nodeCredentials: Object.fromEntries(Object.entries(pki.nodes).map(([name, c]) => [name, { certFile: c.cert, keyFile: c.key }])),
+        kubeconfigFor,
         adminCertFile: pki.clients.admin.cert,
         adminKeyFile: pki.clients.admin.key,
         logs: logsText,

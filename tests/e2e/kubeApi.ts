@@ -1,5 +1,5 @@
 // A small client for the test cluster's API server: JSON over HTTPS with a client
-// certificate, as the node agent (kubelet.ts) talks to it. The API server listens inside the
+// certificate, as the harness's own provisioner (node/addons.ts) talks to it. The API server listens inside the
 // "home" namespace; this process reaches it through a Unix socket that a relay in there
 // connects to it (the file system crosses namespaces). Every request is bounded.
 import * as fs from "node:fs";

@@ -1,10 +1,11 @@
 // The end-to-end suite's small internet, all in network namespaces of its own:
 //
-//   device (172.16.2.2) ──┐                     ┌── home (172.16.1.2): headscale, the router,
-//                         ├── wan ── VPS (VM) ──┤     "pulumi up", a cluster subnet 10.42.0.0/24
-//                         │  (no forwarding)    ├── lan (192.168.1.10, behind home): a service
+//   device (172.16.2.2) ──┐                     ┌── home (172.16.1.2): the control plane, the
+//                         ├── wan ── VPS (VM) ──┤     first Node (its pods: 10.42.0.0/24), and
+//                         │  (no forwarding)    │     "pulumi up"
+//                         │                     ├── lan (192.168.1.10, behind home): a service
 //                         │                     └── home2 (172.16.3.2, behind home): a second
-//                         │                           Node's pods (a second router)
+//                         │                           Node (its pods: 10.42.1.0/24)
 //
 // "wan" holds QEMU, whose port forwards listen on its 127.0.0.1 only; the VPS's address is
 // DNAT-ed there (and the source made 127.0.0.1: the guest sees every client as 10.0.2.2). wan forwards nothing between home and device: like two NATed networks, they
@@ -20,7 +21,12 @@ export const lanServiceAddress = "192.168.1.10";
 export const homeAddress = "172.16.1.2";
 /** The second Node's address, on its link to home (home routes for it, as a home LAN would). */
 export const home2Address = "172.16.3.2";
-export const clusterServiceAddress = "10.42.0.1";
+/** The cluster's ranges, k3s's defaults (as the example stack's podCidrs and serviceCidrs say), and each Node's share. */
+export const clusterCidr = "10.42.0.0/16";
+export const serviceCidr = "10.43.0.0/16";
+export const clusterDns = "10.43.0.10";
+export const homePodCidr = "10.42.0.0/24";
+export const home2PodCidr = "10.42.1.0/24";
 
 export interface Forward {
     readonly protocol: "tcp" | "udp";
@@ -70,11 +76,9 @@ export function createWorld(hostname: string, forwards: readonly Forward[]): Wor
         mustRun(home, "sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
         // Replies from QEMU to the second node go back through home.
         ip(wan, "route", "add", "172.16.3.0/24", "via", homeAddress);
-        // The cluster's own range, reachable in home, never advertised.
-        ip(home, "link", "add", "cluster0", "type", "veth", "peer", "name", "cluster1");
-        ip(home, "addr", "add", `${clusterServiceAddress}/24`, "dev", "cluster0");
-        ip(home, "link", "set", "cluster0", "up");
-        ip(home, "link", "set", "cluster1", "up");
+        // Pods reach pods on the other Node, as a cluster's network routes them (home2's
+        // default route already leads to home's).
+        ip(home, "route", "add", home2PodCidr, "via", home2Address);
 
         // The VPS's address, DNAT-ed to QEMU's forwards on wan's loopback.
         mustRun(wan, "sysctl", ["-qw", "net.ipv4.conf.all.route_localnet=1"]);

@@ -1,13 +1,14 @@
 // The throwaway VPS: the cached Debian 12 image (build-vm-image.sh), booted with QEMU (TCG)
 // from a per-run copy-on-write overlay, in the wan namespace. What the guest opens goes out
 // from wan, which lets nothing leave (see network.ts) but connections to its own loopback.
-// There, port 80 is relayed through a Unix socket to a relay on this machine that connects
-// to Debian's mirror and nowhere else: the guest's /etc/hosts names 10.0.2.2 (QEMU's address
-// for wan's loopback) as deb.debian.org.
-import { ChildProcess, spawn } from "node:child_process";
+// There, the mirror's port is relayed through a Unix socket to a relay on this machine that
+// connects to Debian's mirror (the one this machine's apt uses) and nowhere else: the guest's
+// /etc/hosts names 10.0.2.2 (QEMU's address for wan's loopback) as the mirror's host.
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { captureOutput, Netns, waitUntil } from "../helpers/netns";
+import { repoRoot } from "../helpers/stack";
 import { requireTool } from "../helpers/tools";
 import { exec, ExecOptions, Result } from "./exec";
 import { Forward } from "./network";
@@ -37,7 +38,11 @@ export interface Vm {
     stop(): void;
 }
 
-const mirror = { host: "deb.debian.org", port: 80 };
+/** The host and port of the Debian mirror this machine's apt uses (build-vm-image.sh gave the guest the same). */
+function debianMirror(): { host: string; port: number } {
+    const uri = new URL(execFileSync("bash", [path.join(repoRoot, "scripts", "debian-mirror.sh")], { encoding: "utf8" }).trim());
+    return { host: uri.hostname, port: Number(uri.port || (uri.protocol === "https:" ? 443 : 80)) };
+}
 
 export async function bootVm(image: VmImage, runDir: string, wan: Netns, forwards: readonly Forward[]): Promise<Vm> {
     const qemu = requireTool("qemu-system-x86_64");
@@ -48,8 +53,9 @@ export async function bootVm(image: VmImage, runDir: string, wan: Netns, forward
     const overlay = await exec(undefined, qemuImg, ["create", "-q", "-f", "qcow2", "-b", path.join(image.dir, "disk.img"), "-F", "raw", disk]);
     if (overlay.status !== 0) throw new Error(`qemu-img create: ${overlay.stderr}`);
 
-    // The mirror relay: wan's 127.0.0.1:80 → a Unix socket (the file system crosses
-    // namespaces) → the mirror's port 80, from this machine's network.
+    // The mirror relay: wan's 127.0.0.1:<port> → a Unix socket (the file system crosses
+    // namespaces) → the mirror's port, from this machine's network.
+    const mirror = debianMirror();
     const mirrorSocket = path.join(runDir, "mirror.sock");
     const relay: ChildProcess = spawn(socat, [`UNIX-LISTEN:${mirrorSocket},fork,mode=600`, `TCP:${mirror.host}:${mirror.port}`], { stdio: "ignore" });
     wan.start(socat, [`TCP-LISTEN:${mirror.port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${mirrorSocket}`]);
