@@ -113,6 +113,18 @@ describe("GitHub workflows", () => {
         assert.equal(summary("Resources:\n    60 unchanged\n"), "No drift on the VPS: every step matched what it applied.\n");
     });
 
+    it("check the router key's expiry: fine with 14 days or more left, an error naming the date under that, once expired, or when the output cannot be read", () => {
+        const check = (expiry: string) => {
+            const r = spawnSync("bash", [path.join(repoRoot, "scripts", "check-key-expiry.sh"), expiry, "14"], { encoding: "utf8", env: { ...process.env, OVERLAY_TODAY: "2027-03-01" } });
+            return { status: r.status, output: `${r.stdout}${r.stderr}`.trim() };
+        };
+        assert.deepEqual(check("2027-03-15T00:00:00.000Z"), { status: 0, output: "The router key expires on 2027-03-15 00:00 UTC, in 14 days." });
+        assert.deepEqual(check("2027-03-14T23:59:00Z"), { status: 1, output: "::error::the router key expires on 2027-03-14 23:59 UTC, in 13 days (under 14): the scheduled pulumi up has not renewed it; run pulumi up for the stack" });
+        assert.deepEqual(check("2027-02-27T10:00:00Z"), { status: 1, output: "::error::the router key expired on 2027-02-27 10:00 UTC: the subnet router cannot log in again until a pulumi up mints a new one" });
+        assert.deepEqual(check(""), { status: 1, output: "::error::the router key's expiry could not be read: the stack output routerKeyExpires is empty" });
+        assert.equal(check("error: no stack").status, 1);
+    });
+
     it("install the same Pulumi CLI release as the one scripts/install-pulumi.sh builds", () => {
         const built = /^readonly pulumi_version="v([\d.]+)"$/m.exec(fs.readFileSync(path.join(repoRoot, "scripts", "install-pulumi.sh"), "utf8"))?.[1];
         for (const name of ["preview.yml", "rotate.yml", "test.yml"]) {
@@ -158,7 +170,8 @@ describe("GitHub workflows", () => {
 // exits with the status asked for, a `gh` that records its arguments, and an `npm` that does
 // nothing. The steps that `uses:` an action are skipped.
 describe("the workflows' steps, run as Actions runs them, with pulumi failing", () => {
-    const simulate = (name: string, job: string, pulumiStatus: number, edit: (w: Workflow) => void = () => {}) => {
+    const inDays = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
+    const simulate = (name: string, job: string, pulumiStatus: number, edit: (w: Workflow) => void = () => {}, routerKeyExpires = inDays(60)) => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-workflow-"));
         try {
             const stubs = path.join(dir, "bin");
@@ -167,7 +180,10 @@ describe("the workflows' steps, run as Actions runs them, with pulumi failing", 
             for (const d of [stubs, workspace, temp, path.join(dir, "scripts")]) fs.mkdirSync(d);
             fs.symlinkSync(path.join(repoRoot, "scripts"), path.join(workspace, "scripts"));
             const stub = (program: string, body: string) => fs.writeFileSync(path.join(stubs, program), `#!/usr/bin/env bash\n${body}\n`, { mode: 0o755 });
-            stub("pulumi", `echo "stand-in pulumi $*"; echo "error: the stand-in pulumi fails" >&2; exit ${pulumiStatus}`);
+            stub("pulumi", [
+                `[ "$1 $2 $5" = "stack output routerKeyExpires" ] && { echo "${routerKeyExpires}"; exit 0; }`,
+                `echo "stand-in pulumi $*"; echo "error: the stand-in pulumi fails" >&2; exit ${pulumiStatus}`,
+            ].join("\n"));
             stub("gh", `printf '%s\\n' "$*" >> "${path.join(dir, "gh-calls")}"`);
             stub("npm", "exit 0");
             const summary = path.join(dir, "step-summary.md");
@@ -224,6 +240,20 @@ describe("the workflows' steps, run as Actions runs them, with pulumi failing", 
         assert.equal(step(results, /^pulumi up --refresh$/).status, 0);
         assert.equal(step(results, /^Open an issue on failure$/).ran, false);
         assert.equal(gh, "");
+    });
+
+    it("rotate.yml: a router key within 14 days of its expiry fails the run whatever else happened, naming the date, and opens the issue", () => {
+        const expires = inDays(10);
+        const { results, gh } = simulate("rotate.yml", "up", 0, undefined, expires);
+        assert.equal(step(results, /^pulumi up --refresh$/).status, 0);
+        const check = step(results, /^Check the router key's expiry$/);
+        assert.notEqual(check.status, 0);
+        assert.match(check.output, new RegExp(`^::error::the router key expires on ${expires.slice(0, 10)} .*, in (9|10) days \\(under 14\\)`, "m"));
+        assert.ok(step(results, /^Open an issue on failure$/).ran);
+        assert.match(gh, /^issue create /m);
+        // …and when pulumi up failed too, the check still runs.
+        const failed = simulate("rotate.yml", "up", 255, undefined, expires);
+        assert.match(step(failed.results, /^Check the router key's expiry$/).output, /^::error::the router key expires on/m);
     });
 
     it("preview.yml: a failed pulumi preview fails its step, and the pull request still gets its comment", () => {
