@@ -6,8 +6,7 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import YAML from "yaml";
 import { KeySpec, keyNames, keys } from "../config";
-import { renderPulumiYaml, withReadmeTable } from "../scripts/configDocs";
-import { withImageTable } from "./e2e/node/images";
+import { renderPulumiYaml, withImageTable, withReadmeTable } from "../scripts/configDocs";
 import { repoRoot } from "./helpers/stack";
 
 const read = (file: string) => fs.readFileSync(path.join(repoRoot, file), "utf8");

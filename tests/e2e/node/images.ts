@@ -189,11 +189,3 @@ export function renderImageTable(): string {
     const rows = images.map((i) => `| ${i.references.map((r) => `\`${r.replace(/@sha256:([0-9a-f]{12})[0-9a-f]+/, "@sha256:$1…")}\``).join("<br>")} | ${cell(i.upstream.join("; "))} | ${cell(i.reproduced)} | ${cell(i.differs)} |`);
     return [imageTableStart, "| Image | Upstream definition (repository, file, tag) | Reproduced | Not reproduced |", "|---|---|---|---|", ...rows, imageTableEnd].join("\n");
 }
-
-/** The README with its table of images replaced by the current one. */
-export function withImageTable(readme: string): string {
-    const start = readme.indexOf(imageTableStart);
-    const end = readme.indexOf(imageTableEnd);
-    if (start < 0 || end < start) throw new Error(`README.md lacks the markers ${imageTableStart} ... ${imageTableEnd}`);
-    return readme.slice(0, start) + renderImageTable() + readme.slice(end + imageTableEnd.length);
-}
