@@ -199,9 +199,9 @@ describe("the home cluster", () => {
         assert.match(tunnel.image, /^docker\.io\/library\/buildpack-deps:trixie-scm@sha256:[0-9a-f]{64}$/, "an official, maintained image, pinned by digest");
         const argv: string[] = tunnel.command;
         assert.deepEqual(argv.slice(0, 4), ["sh", "-c", holdTunnelScript, "hold-tunnel"]);
-        const [retry, maxWait, control, forward, destination, ...master] = argv.slice(4);
-        assert.deepEqual([retry, maxWait, control, forward, destination], ["3", "60", "/run/tunnel/ssh", "127.0.0.1:8080:headscale.overlay.svc:8080", "tunnel@203.0.113.10"]);
-        assert.deepEqual(master.slice(0, 4), ["ssh", "-N", "-F", "/dev/null"]);
+        const [retry, maxWait, heartbeat, control, forward, destination, ...master] = argv.slice(4);
+        assert.deepEqual([retry, maxWait, heartbeat, control, forward, destination], ["3", "60", "5", "/run/tunnel/ssh", "127.0.0.1:8080:headscale.overlay.svc:8080", "tunnel@203.0.113.10"]);
+        assert.deepEqual(master.slice(0, 4), ["ssh", "-T", "-F", "/dev/null"], "a session (its input is the heartbeat) with no TTY");
         assert.ok(!master.includes("-R"), "the master holds no forward of its own: the script asks for it");
         const options = master.flatMap((a, i) => (master[i - 1] === "-o" ? [a] : []));
         for (const o of ["ServerAliveInterval=5", "ServerAliveCountMax=3", "ExitOnForwardFailure=no", "StrictHostKeyChecking=yes", "UserKnownHostsFile=/etc/tunnel/known_hosts",

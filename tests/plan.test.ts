@@ -110,7 +110,7 @@ describe("npm run plan", () => {
             "vps/etc/nftables.d/overlay-firewall.nft", "vps/etc/nginx/sites-available/overlay-headscale",
             "vps/etc/nginx/sites-available/overlay-headscale.http-only", "vps/etc/security/limits.d/overlay-tunnel.conf",
             "vps/etc/ssh/overlay-backup/authorized_keys", "vps/etc/ssh/overlay-tunnel/authorized_keys", "vps/etc/ssh/sshd_config.d/overlay-backup.conf",
-            "vps/etc/ssh/sshd_config.d/overlay-tunnel.conf", "vps/etc/systemd/system/nginx.service.d/overlay-limits.conf", "vps/etc/turnserver.conf",
+            "vps/etc/ssh/sshd_config.d/overlay-tunnel.conf", "vps/etc/systemd/system/nginx.service.d/overlay-limits.conf", "vps/etc/turnserver.conf", "vps/usr/local/lib/overlay/tunnel-session",
         ]);
         const commands = summary.artifacts.filter((a) => a.kind === "remote-command").map((a) => a.path).sort();
         assert.deepEqual(commands, ["commands/vps-backup-store.txt", "commands/vps-coturn.txt", "commands/vps-firewall.txt", "commands/vps-nginx.txt", "commands/vps-tunnel-endpoint.txt"]);

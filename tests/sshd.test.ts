@@ -12,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { tunnelTiming, tunnelUser } from "../components/router/tunnel";
 import { vpsOpenFiles } from "../components/vps/limits";
 import { captureOutput, createNetns, Netns, processTree, signalTree, stopChild, waitUntil } from "./helpers/netns";
-import { startTunnelSshd, TunnelSshd } from "./helpers/sshd";
+import { RouterOptions, startTunnelSshd, TunnelSshd } from "./helpers/sshd";
 import { requireTool } from "./helpers/tools";
 
 const tunnelPort = 8080;
@@ -61,7 +61,8 @@ describe("the tunnel endpoint under the real sshd", () => {
         const effective = (user: string) => ns.run("/usr/sbin/sshd", ["-T", "-f", "/etc/ssh/sshd_config", "-C", `user=${user},host=x,addr=127.0.0.1`]).stdout;
         const tunnel = effective(tunnelUser);
         for (const line of ["allowtcpforwarding remote", `permitlisten 127.0.0.1:${tunnelPort}`, "permitopen none", "gatewayports no", "x11forwarding no",
-            "allowagentforwarding no", "allowstreamlocalforwarding no", "permittty no", "forcecommand /bin/false", "clientaliveinterval 5", "clientalivecountmax 3"]) {
+            "allowagentforwarding no", "allowstreamlocalforwarding no", "permittty no", `forcecommand ${path.join(scratch, "tunnel-session")}`,
+            "setenv OVERLAY_TUNNEL_SILENCE_SECONDS=15", "clientaliveinterval 5", "clientalivecountmax 3"]) {
             assert.match(tunnel, new RegExp(`^${line}$`, "m"), line);
         }
         assert.match(effective("root"), /^x11forwarding yes$/m, "the Match block leaks to other users");
@@ -125,7 +126,7 @@ describe("the tunnel endpoint under the real sshd", () => {
     });
 
     /** A router's tunnel command, as its container runs it, forwarding to this backend port. */
-    const router = (backend: number, control: string, knownHostsFile?: string) => tunnelSshd.startRouter(backend, path.join(scratch, control), knownHostsFile);
+    const router = (backend: number, control: string, options?: RouterOptions) => tunnelSshd.startRouter(backend, path.join(scratch, control), options);
 
     /** The ssh that holds a router's connection (the script's own `ssh -O` calls come and go). */
     const connectionSsh = (script: number): string => {
@@ -133,7 +134,7 @@ describe("the tunnel endpoint under the real sshd", () => {
         return tree.find((pid) => {
             try {
                 const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-                return argv[0] === "ssh" && argv.includes("-N");
+                return argv[0] === "ssh" && argv.includes("ControlMaster=auto");
             } catch {
                 return false;
             }
@@ -172,7 +173,7 @@ describe("the tunnel endpoint under the real sshd", () => {
         const wrongKnownHosts = path.join(scratch, "wrong_known_hosts");
         spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", path.join(scratch, "not-the-host-key")]);
         fs.writeFileSync(wrongKnownHosts, `127.0.0.1 ${fs.readFileSync(path.join(scratch, "not-the-host-key.pub"), "utf8").split(" ").slice(0, 2).join(" ")}\n`);
-        const a = router(backendPort, "wrong.ssh", wrongKnownHosts);
+        const a = router(backendPort, "wrong.ssh", { knownHostsFile: wrongKnownHosts });
         try {
             const exits = () => a.log().match(/overlay: ssh exited with status 255 after \d+s; connecting again in \d+s/g) ?? [];
             assert.ok(await waitUntil(() => exits().length >= 3, 20_000, 200), `three failed connections were not logged:\n${a.log()}`);
@@ -219,6 +220,38 @@ describe("the tunnel endpoint under the real sshd", () => {
             assert.ok(await waitUntil(() => /this router holds the tunnel/.test(b!.log()), 5000), `the standby did not say it holds the tunnel:\n${b.log()}`);
             assert.doesNotMatch(a.log() + b.log(), /remote port forwarding failed/, "ssh's own line for each refused request is left out of the log");
         } finally {
+            signalTree(Number(a.child.pid), "SIGKILL");
+            if (b) signalTree(Number(b.child.pid), "SIGKILL");
+            other.kill("SIGKILL");
+        }
+    });
+
+    it("a holder lost with its connection open (every packet to or from it dropped) while clients keep connecting to the tunnel port: the VPS ends its connection when its heartbeat stops, and the standby takes the port", async () => {
+        const other = backend(backendPort + 1, 's.end("backend-b");');
+        const lost = "127.0.0.2";
+        const a = router(backendPort, "lost-a.ssh", { bindAddress: lost });
+        let b: ReturnType<typeof router> | undefined;
+        // Clients retrying through nginx, as every device of a tailnet does when headscale stops answering: bounded, and killed below.
+        let clients: ReturnType<Netns["start"]> | undefined;
+        const cut = `table inet lost_router {\n${["input", "output"].map((hook) => `  chain ${hook} {\n    type filter hook ${hook} priority -10;\n    ip saddr ${lost} drop\n    ip daddr ${lost} drop\n  }`).join("\n")}\n}\n`;
+        try {
+            assert.ok(await waitUntil(() => get(tunnelPort) === "backend-ok", 20_000), `router A did not take the port:\n${a.log()}\n${sshdLog().slice(-2000)}`);
+            b = router(backendPort + 1, "lost-b.ssh");
+            assert.ok(await waitUntil(() => /standby/.test(b!.log()), 20_000), `router B did not report standby:\n${b.log()}`);
+            clients = ns.start("sh", ["-c", `for i in $(seq 200); do curl -s --max-time 1 -o /dev/null http://127.0.0.1:${tunnelPort}/; sleep 0.25; done`]);
+            const nft = ns.run("nft", ["-f", "-"], { input: cut });
+            assert.equal(nft.status, 0, nft.stderr);
+            const cutAt = Date.now();
+            const silence = tunnelTiming.keepaliveSeconds * tunnelTiming.keepaliveCount;
+            const took = await waitUntil(() => get(tunnelPort) === "backend-b", (silence + 3 * tunnelTiming.retrySeconds + 10) * 1000, 250);
+            const seconds = (Date.now() - cutAt) / 1000;
+            console.log(`# the lost holder's port went to the standby ${seconds.toFixed(1)} s after it was cut off, with a client connecting every 0.25-1.25 s (heartbeat every ${tunnelTiming.keepaliveSeconds} s, ${silence} s of silence allowed)`);
+            assert.ok(took, `the standby did not take the port within ${silence + 3 * tunnelTiming.retrySeconds + 10} s:\n${b.log()}\n${sshdLog().slice(-3000)}`);
+            assert.ok(seconds >= silence - tunnelTiming.keepaliveSeconds, `the port moved after ${seconds} s, before the heartbeat could have been missed: was the holder cut off?`);
+            assert.ok(seconds <= silence + tunnelTiming.retrySeconds + 3, `took ${seconds} s`);
+        } finally {
+            ns.run("nft", ["delete", "table", "inet", "lost_router"]);
+            clients?.kill("SIGKILL");
             signalTree(Number(a.child.pid), "SIGKILL");
             if (b) signalTree(Number(b.child.pid), "SIGKILL");
             other.kill("SIGKILL");

@@ -1,5 +1,5 @@
 // The VPS step scripts run for real, as root, against this machine's own OpenSSH, nginx,
-// coturn and nftables, but inside a network namespace with /etc and /var behind overlays:
+// coturn and nftables, but inside a network namespace with /etc, /var and /usr/local behind overlays:
 // every change lands in the test's scratch directory and the host is left as it was.
 // systemd is not running here, so a stand-in systemctl records what would be restarted.
 import assert from "node:assert/strict";
@@ -14,7 +14,7 @@ import { renderFirewall } from "../components/vps/firewall";
 import { tunnelUser } from "../components/router/tunnel";
 import { nginxLimitsPath, nginxWorkerConnections, renderNginxLimits, renderTunnelLimits, tunnelLimitsPath, vpsOpenFiles } from "../components/vps/limits";
 import { acmeTlsFiles, nginxSitePath, providedTlsFiles, renderNginxSite } from "../components/vps/nginx";
-import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../components/vps/sshd";
+import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath, tunnelSessionPath, tunnelSessionScript } from "../components/vps/sshd";
 import { renderStepStdin, StepCall, StepName } from "../components/vps/steps";
 import { placeholderKeypair } from "../plan/placeholderKeys";
 import { createNetns, Netns } from "./helpers/netns";
@@ -44,6 +44,7 @@ const calls: Record<Step, StepCall> = {
             [authorizedKeysPath]: renderAuthorizedKeys({ publicKey: tunnelKey, tunnelPort: 8080 }),
             [sshdDropInPath]: renderSshdDropIn({ tunnelPort: 8080 }),
             [tunnelLimitsPath]: renderTunnelLimits(tunnelUser),
+            [tunnelSessionPath]: tunnelSessionScript,
         },
     },
     "tls-key": { files: { [tls.privateKey]: certificate.key } },
@@ -62,9 +63,9 @@ const calls: Record<Step, StepCall> = {
 const removeArgs: Record<Step, string[]> = { "tunnel-endpoint": [], "tls-key": [hostname], nginx: [hostname], coturn: [], firewall: [] };
 const order: Step[] = ["tunnel-endpoint", "tls-key", "nginx", "coturn", "firewall"];
 
-/** Runs a shell command inside the sandbox: the namespace, with /etc and /var overlaid. */
+/** Runs a shell command inside the sandbox: the namespace, with /etc, /var and /usr/local overlaid. */
 function sandbox(command: string, input?: string) {
-    const mounts = ["etc", "var"].map((d) =>
+    const mounts = ["etc", "var", "usr/local"].map((d) =>
         `mkdir -p ${upper}/${d} ${scratch}/work/${d} && mount -t overlay overlay -o lowerdir=/${d},upperdir=${upper}/${d},workdir=${scratch}/work/${d} /${d}`).join(" && ");
     return ns.run("unshare", ["--mount", "--propagation", "private", "bash", "-c", `${mounts} && ${command}`], {
         input,
@@ -140,7 +141,8 @@ describe("the VPS steps, run for real in a sandbox", () => {
         assert.equal(fs.readlinkSync(inSandbox("/etc/nginx/sites-enabled/overlay-headscale")), nginxSitePath);
         assert.equal(existsOnVps("/etc/nginx/sites-enabled/default"), false, "the distribution's default site is still enabled");
         assert.equal(fs.statSync(inSandbox(tls.privateKey)).mode & 0o777, 0o600, "the TLS key is private");
-        assert.match(fs.readFileSync(inSandbox("/etc/passwd"), "utf8"), /^tunnel:x:\d+:\d+:overlay SSH reverse tunnel:\/nonexistent:\/usr\/sbin\/nologin$/m);
+        assert.match(fs.readFileSync(inSandbox("/etc/passwd"), "utf8"), new RegExp(`^tunnel:x:\\d+:\\d+:overlay SSH reverse tunnel:/nonexistent:${tunnelSessionPath}$`, "m"), "the tunnel user's login shell is tunnel-session");
+        assert.equal(fs.statSync(inSandbox(tunnelSessionPath)).mode & 0o777, 0o755);
         assert.match(fs.readFileSync(inSandbox("/etc/nftables.conf"), "utf8"), /^include "\/etc\/nftables.d\/overlay-firewall.nft"$/m);
         assert.match(ns.run("nft", ["list", "table", "inet", "overlay_firewall"]).stdout, /policy drop/);
         assert.match(serviceLog(), /reload ssh/);
@@ -207,6 +209,7 @@ describe("the VPS steps, run for real in a sandbox", () => {
             // Another file, read first, loosens the tunnel user's rules: sshd's first match wins.
             "printf 'Match User tunnel\\n    PermitOpen any\\n' > /etc/ssh/sshd_config.d/00-local.conf",
             "nft delete table inet overlay_firewall",
+            "usermod --shell /bin/bash tunnel",
             `printf 'dropped\n' > /etc/turnserver.conf`,
         ];
         const edited = sandbox(edits.join(" && "));
@@ -218,6 +221,7 @@ describe("the VPS steps, run for real in a sandbox", () => {
         assert.deepEqual(found.coturn, ["/etc/turnserver.conf: its content differs from the applied one"]);
         assert.deepEqual(found.firewall, ["the firewall table overlay_firewall is not loaded"]);
         assert.deepEqual(found["tunnel-endpoint"], [
+            `the user tunnel has the shell /bin/bash, applied ${tunnelSessionPath}`,
             `${authorizedKeysPath}: its content differs from the applied one`,
             "sshd gives tunnel 'permitopen any', applied 'PermitOpen none' (also set in /etc/ssh/sshd_config.d/00-local.conf)",
         ]);

@@ -17,13 +17,16 @@ const publicKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGf6nxOFGitlZ5GdkZE3EqOVM
 describe("VPS renderers", () => {
     it("write the authorized_keys line with every restriction", () => {
         assert.equal(renderAuthorizedKeys({ publicKey, tunnelPort: 8080 }),
-            'restrict,port-forwarding,permitlisten="127.0.0.1:8080",command="/bin/false" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGf6nxOFGitlZ5GdkZE3EqOVMa2gFlnikrhRaOG3osF2 overlay-tunnel\n');
+            'restrict,port-forwarding,permitlisten="127.0.0.1:8080",command="/usr/local/lib/overlay/tunnel-session" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGf6nxOFGitlZ5GdkZE3EqOVMa2gFlnikrhRaOG3osF2 overlay-tunnel\n');
     });
 
     it("write the sshd Match block with the tunnel port", () => {
         const dropIn = renderSshdDropIn({ tunnelPort: 9443 });
         assert.match(dropIn, /^Match User tunnel$/m);
         assert.match(dropIn, /^ {4}PermitListen 127\.0\.0\.1:9443$/m);
+        // Every session runs tunnel-session, which ends a connection after three missed heartbeats.
+        assert.match(dropIn, /^ {4}ForceCommand \/usr\/local\/lib\/overlay\/tunnel-session$/m);
+        assert.match(dropIn, /^ {4}SetEnv OVERLAY_TUNNEL_SILENCE_SECONDS=15$/m);
     });
 
     it("keep nginx's timeouts well above headscale's 60 s keepalives, and buffering off", () => {

@@ -7,7 +7,7 @@ import { firewallPath, renderFirewall } from "./firewall";
 import { nginxLimitsPath, nginxWorkerConnections, renderNginxLimits, renderTunnelLimits, tunnelLimitsPath } from "./limits";
 import { acmeTlsFiles, nginxSitePath, providedTlsFiles, renderNginxSite } from "./nginx";
 import { backupAuthorizedKeysPath, backupSshdDropInPath, renderBackupAuthorizedKeys, renderBackupSshdDropIn } from "./backupStore";
-import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "./sshd";
+import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath, tunnelSessionPath, tunnelSessionScript } from "./sshd";
 import { VpsStepState } from "./stepState";
 import { renderStepStdin, StepCall, stepCommand, StepName } from "./steps";
 
@@ -84,6 +84,7 @@ export class VpsEdge extends pulumi.ComponentResource {
                 [authorizedKeysPath]: renderAuthorizedKeys({ publicKey, tunnelPort: args.tunnelPort }),
                 [sshdDropInPath]: renderSshdDropIn({ tunnelPort: args.tunnelPort }),
                 [tunnelLimitsPath]: renderTunnelLimits(tunnelUser),
+                [tunnelSessionPath]: tunnelSessionScript,
             },
         })), []);
 

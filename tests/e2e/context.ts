@@ -75,6 +75,9 @@ export class E2e {
     killed = "";
     survivor = "";
 
+    /** Background loops still running (watchLan): tearDown stops them. */
+    readonly loops = new Set<{ stop(): Promise<unknown> }>();
+
     private provisioning = true;
     private readonly notes: string[] = [];
 
@@ -179,6 +182,7 @@ export class E2e {
         this.figures.print();
         if (this.notes.length) console.log(`harness notes:\n${this.notes.join("\n")}`);
         this.provisioning = false;
+        for (const loop of [...this.loops]) await loop.stop();
         await this.home2?.stop();
         await this.home?.stop();
         this.cluster?.stop();

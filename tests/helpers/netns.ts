@@ -170,9 +170,9 @@ export function freePort(): Promise<number> {
  * A system user that exists only inside the namespace (its passwd, group and shadow over the
  * host's), as a VPS step's useradd makes one: no password, no shell, no home.
  */
-export function addSystemUser(ns: Netns, user: string, uid: number, comment: string): void {
+export function addSystemUser(ns: Netns, user: string, uid: number, comment: string, shell = "/usr/sbin/nologin"): void {
     const entries = {
-        passwd: `${user}:x:${uid}:${uid}:${comment}:/nonexistent:/usr/sbin/nologin`,
+        passwd: `${user}:x:${uid}:${uid}:${comment}:/nonexistent:${shell}`,
         group: `${user}:x:${uid}:`,
         shadow: `${user}:!:20000:0:99999:7:::`,
     };

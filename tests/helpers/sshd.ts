@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { knownHostsLine, tunnelCommand, tunnelUser } from "../../components/router/tunnel";
 import { renderTunnelLimits, tunnelLimitsPath } from "../../components/vps/limits";
-import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath } from "../../components/vps/sshd";
+import { authorizedKeysPath, renderAuthorizedKeys, renderSshdDropIn, sshdDropInPath, tunnelSessionScript } from "../../components/vps/sshd";
 import { addSystemUser, captureOutput, Netns, waitUntil } from "./netns";
 import { requireTool } from "./tools";
 
@@ -22,9 +22,16 @@ export interface TunnelSshd {
     /**
      * A router's tunnel command to this sshd, forwarding the tunnel port to 127.0.0.1:targetPort,
      * started as its container starts it: with a container runtime's soft limit of 1024 open
-     * files. `knownHostsFile` replaces the one that pins this sshd.
+     * files.
      */
-    startRouter(targetPort: number, controlPath: string, knownHostsFile?: string): { readonly child: ChildProcess; readonly log: () => string };
+    startRouter(targetPort: number, controlPath: string, options?: RouterOptions): { readonly child: ChildProcess; readonly log: () => string };
+}
+
+export interface RouterOptions {
+    /** Replaces the known_hosts file that pins this sshd. */
+    readonly knownHostsFile?: string;
+    /** The loopback address the router's connection comes from (127.0.0.1 unless given). */
+    readonly bindAddress?: string;
 }
 
 /**
@@ -54,27 +61,33 @@ export async function startTunnelSshd(ns: Netns, dir: string, options: { tunnelP
     const knownHosts = path.join(dir, "known_hosts");
     spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", clientKey]);
     const publicKey = fs.readFileSync(`${clientKey}.pub`, "utf8");
-    fs.writeFileSync(path.join(ns.etc, sshdDropInPath.replace(/^\/etc\//, "")), renderSshdDropIn({ tunnelPort: options.tunnelPort }));
+    // The tunnel user's login shell, in the test's directory rather than under /usr/local.
+    const sessionCommand = path.join(dir, "tunnel-session");
+    fs.writeFileSync(sessionCommand, tunnelSessionScript, { mode: 0o755 });
+    fs.chmodSync(dir, 0o711);
+    fs.writeFileSync(path.join(ns.etc, sshdDropInPath.replace(/^\/etc\//, "")), renderSshdDropIn({ tunnelPort: options.tunnelPort, sessionCommand }));
     fs.mkdirSync(path.join(ns.etc, path.dirname(authorizedKeysPath).replace(/^\/etc\//, "")), { mode: 0o755 });
-    fs.writeFileSync(path.join(ns.etc, authorizedKeysPath.replace(/^\/etc\//, "")), renderAuthorizedKeys({ publicKey, tunnelPort: options.tunnelPort }), { mode: 0o644 });
+    fs.writeFileSync(path.join(ns.etc, authorizedKeysPath.replace(/^\/etc\//, "")), renderAuthorizedKeys({ publicKey, tunnelPort: options.tunnelPort, sessionCommand }), { mode: 0o644 });
     fs.writeFileSync(knownHosts, knownHostsLine("127.0.0.1", 22, fs.readFileSync(path.join(etcSsh, "ssh_host_ed25519_key.pub"), "utf8")));
 
     fs.cpSync("/etc/security", path.join(ns.etc, "security"), { recursive: true });
     fs.writeFileSync(path.join(ns.etc, tunnelLimitsPath.replace(/^\/etc\//, "")), renderTunnelLimits(tunnelUser));
 
     // The tunnel user exists only inside the namespace, as the VPS step creates it.
-    addSystemUser(ns, tunnelUser, 64999, "overlay SSH reverse tunnel");
+    addSystemUser(ns, tunnelUser, 64999, "overlay SSH reverse tunnel", sessionCommand);
     fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
 
     const check = ns.run("/usr/sbin/sshd", ["-t", "-f", "/etc/ssh/sshd_config"]);
     assert.equal(check.status, 0, `sshd -t: ${check.stderr}`);
     const sshd = ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"];
     const log = await startSshd(ns, path.join(dir, "sshd.log"), ["sh", "-c", 'ulimit -Sn 1024 && exec "$@"', "sh", ...sshd]);
-    const startRouter = (targetPort: number, controlPath: string, knownHostsFile = knownHosts) => {
+    const startRouter = (targetPort: number, controlPath: string, router: RouterOptions = {}) => {
         const argv = tunnelCommand({
             sshHost: "127.0.0.1", sshPort: 22, tunnelPort: options.tunnelPort, targetHost: "127.0.0.1", targetPort,
-            identityFile: clientKey, knownHostsFile, controlPath,
+            identityFile: clientKey, knownHostsFile: router.knownHostsFile ?? knownHosts, controlPath,
         });
+        // The connection's ssh from another loopback address, which a test can cut off alone.
+        if (router.bindAddress) argv.splice(argv.indexOf("ssh", 4) + 1, 0, "-o", `BindAddress=${router.bindAddress}`);
         const child = ns.start("sh", ["-c", 'ulimit -Sn 1024 && exec "$@"', "router", ...argv]);
         return { child, log: captureOutput(child) };
     };

@@ -5,12 +5,16 @@
 # sshd refuses while another connection holds the port and grants it once that connection is
 # gone; no try is a new login, so the VPS's SSH rate limit never sees the standbys.
 #
+# The connection's session carries a heartbeat, a line every HEARTBEAT_SECONDS: the tunnel
+# user's login shell on the VPS ends a connection whose heartbeat stops, so that a router lost
+# with its connection open frees the port for the next one.
+#
 # When the connection ends, ssh has said why on stderr (which goes to the container's log, as
 # everything here does) and this says how it ended and when it connects again: at once after a
 # connection that lasted MAX_WAIT_SECONDS or more, else after RETRY_SECONDS, doubling each time
 # up to MAX_WAIT_SECONDS, so that a VPS that refuses (a wrong host key, a removed user) is not
 # hammered.
-#   hold-tunnel.sh RETRY_SECONDS MAX_WAIT_SECONDS CONTROL_PATH FORWARD DESTINATION SSH_COMMAND...
+#   hold-tunnel.sh RETRY_SECONDS MAX_WAIT_SECONDS HEARTBEAT_SECONDS CONTROL_PATH FORWARD DESTINATION SSH_COMMAND...
 set -eu
 
 say() { printf 'overlay: %s\n' "$*"; }
@@ -20,13 +24,15 @@ now() { date +%s; }
 
 # Stopping (the pod is deleted or drained) while holding the port: give the port up but keep
 # the connection a moment, so that another router takes the port for new connections while
-# the sessions already riding this one (DERP, control) carry on until then.
+# the sessions already riding this one (DERP, control) carry on until then. Two of the
+# standbys' intervals and a second: each standby has asked again by then, even on a busy node,
+# so the sessions that reconnect when this connection ends find the port held.
 hand_over() {
     case $state in
     holding*)
         ssh -o ControlPath="$control" -O cancel -R "$forward" "$destination" >/dev/null 2>&1 || return 0
         say "stopping: gave the tunnel port up for another router"
-        sleep $((retry + 1))
+        sleep $((2 * retry + 1))
         ;;
     esac
 }
@@ -58,14 +64,28 @@ relay_ssh_messages() {
     relay_pid=$!
 }
 
+# --- the sessions' input, fd 3: a pipe opened read-write and unlinked at once, so that it
+# stays open from one ssh to the next and leaves nothing behind ---
+open_heartbeat_pipe() {
+    rm -f "$control.heartbeat"
+    mkfifo "$control.heartbeat"
+    exec 3<>"$control.heartbeat"
+    rm -f "$control.heartbeat"
+}
+
 # --- one connection, until it ends: asks for the forward over it as it goes ---
 # "holding MASTER" or "standby MASTER" (MASTER is ssh's "Master running (pid=N)"); each change
 # is said once, so the log shows who holds the port.
 hold_connection() {
-    "$@" 2>"$log" &
+    "$@" <&3 2>"$log" &
     ssh_pid=$!
-    state="" waited=0
+    state="" waited=0 next_beat=0
     while kill -0 "$ssh_pid" 2>/dev/null; do
+        if [ "$next_beat" -le 0 ]; then
+            printf '\n' >&3
+            next_beat=$beat
+        fi
+        next_beat=$((next_beat - 1))
         if master=$(ssh -o ControlPath="$control" -O check "$destination" 2>&1); then
             if [ "$state" != "holding $master" ] && { [ "$state" != "standby $master" ] || [ "$waited" -ge "$retry" ]; }; then
                 waited=0
@@ -88,16 +108,17 @@ hold_connection() {
 }
 
 main() {
-    if [ "$#" -lt 6 ]; then
-        say "usage: hold-tunnel.sh RETRY_SECONDS MAX_WAIT_SECONDS CONTROL_PATH FORWARD DESTINATION SSH_COMMAND..." >&2
+    if [ "$#" -lt 7 ]; then
+        say "usage: hold-tunnel.sh RETRY_SECONDS MAX_WAIT_SECONDS HEARTBEAT_SECONDS CONTROL_PATH FORWARD DESTINATION SSH_COMMAND..." >&2
         exit 2
     fi
-    retry=$1 max_wait=$2 control=$3 forward=$4 destination=$5
-    shift 5
+    retry=$1 max_wait=$2 beat=$3 control=$4 forward=$5 destination=$6
+    shift 6
     state="" ssh_pid="" relay_pid="" log="$control.log"
     trap clean_up EXIT
     trap stop TERM INT
     relay_ssh_messages
+    open_heartbeat_pipe
     # Every client relayed through the tunnel is one open file of ssh's here: a container
     # runtime's default soft limit of 1024 would stop the tunnel near 1,000 clients.
     # shellcheck disable=SC3045 # not POSIX, but busybox ash and dash have ulimit -H and -S

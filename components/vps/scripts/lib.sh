@@ -166,16 +166,16 @@ set_elsewhere() {
     [[ -z $files ]] || printf ' (also set in %s)' "$files"
 }
 
-# Usage: check_login USER KEYS_FILE DROPIN: the user with no shell, its key and rules as
-# applied, and each setting of the rules' Match block in force for the user (`sshd -T`), so a
-# rule that another file overrides is found too.
+# Usage: check_login USER KEYS_FILE DROPIN [SHELL]: the user with its login shell (no shell
+# unless SHELL), its key and rules as applied, and each setting of the rules' Match block in
+# force for the user (`sshd -T`), so a rule that another file overrides is found too.
 check_login() {
-    local login_user="$1" login_keys="$2" login_rules="$3" shell effective key value
+    local login_user="$1" login_keys="$2" login_rules="$3" login_shell="${4:-/usr/sbin/nologin}" shell effective key value
     shell=$(getent passwd "$login_user" | cut -d: -f7) || true
     if [[ -z $shell ]]; then
         drift "the user $login_user is missing"
-    elif [[ $shell != /usr/sbin/nologin ]]; then
-        drift "the user $login_user has the shell $shell, applied /usr/sbin/nologin"
+    elif [[ $shell != "$login_shell" ]]; then
+        drift "the user $login_user has the shell $shell, applied $login_shell"
     fi
     check_file "$(staged "$login_keys")" "$login_keys" 0644
     check_file "$(staged "$login_rules")" "$login_rules" 0644
@@ -197,11 +197,17 @@ reload_sshd() {
 
 # --- an SSH login of the program's own (the tunnel's, the backup store's): a system user with
 # no password, no shell and no home; its authorized_keys and its sshd drop-in, both staged ---
-# Usage: ensure_system_user USER COMMENT
+# Usage: ensure_system_user USER COMMENT [SHELL]: a system user with no password and no home,
+# and no shell unless SHELL, its login shell, which is set again if it differs.
 ensure_system_user() {
-    id -u "$1" >/dev/null 2>&1 && return 0
-    info "creating the system user $1 (no password, no shell, no home)"
-    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --comment "$2" "$1"
+    local name="$1" comment="$2" shell="${3:-/usr/sbin/nologin}"
+    if ! id -u "$name" >/dev/null 2>&1; then
+        info "creating the system user $name (no password, no home, login shell $shell)"
+        useradd --system --user-group --no-create-home --home-dir /nonexistent --shell "$shell" --comment "$comment" "$name"
+    elif [[ $(getent passwd "$name" | cut -d: -f7) != "$shell" ]]; then
+        info "setting the login shell of $name to $shell"
+        usermod --shell "$shell" "$name"
+    fi
 }
 
 # Usage: install_login USER KEYS_FILE DROPIN; sshd checks the drop-in and is reloaded when it changes.

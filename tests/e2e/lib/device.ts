@@ -46,16 +46,21 @@ export async function untilDeviceReachesLan(e2e: E2e, timeoutMs: number): Promis
     return Date.now() - started;
 }
 
-/** Polls the LAN from the device until stopped: how many tries got through, how many did not, and the longest run without an answer. */
-export function watchLan(e2e: E2e): { stop(): Promise<{ ok: number; failed: number; longestGapMs: number }> } {
+/**
+ * Polls the LAN from the device until stopped, or for maxMs at most: how many tries got
+ * through, how many did not, and the longest run without an answer. The harness stops any
+ * still running when it tears down (a test that failed before its stop()).
+ */
+export function watchLan(e2e: E2e, maxMs = 600_000): LanWatch {
     let running = true;
     let ok = 0;
     let failed = 0;
     let lastOk = Date.now();
     let longestGapMs = 0;
+    const started = Date.now();
     const loop = (async () => {
-        while (running) {
-            const started = Date.now();
+        while (running && Date.now() - started < maxMs) {
+            const tried = Date.now();
             if ((await deviceReaches(e2e, lanUrl, 3)) === "lan-service") {
                 ok++;
                 longestGapMs = Math.max(longestGapMs, Date.now() - lastOk);
@@ -63,16 +68,23 @@ export function watchLan(e2e: E2e): { stop(): Promise<{ ok: number; failed: numb
             } else {
                 failed++;
             }
-            await new Promise((resolve) => setTimeout(resolve, Math.max(0, 500 - (Date.now() - started))));
+            await new Promise((resolve) => setTimeout(resolve, Math.max(0, 500 - (Date.now() - tried))));
         }
     })();
-    return {
+    const watch: LanWatch = {
         async stop() {
             running = false;
             await loop;
+            e2e.loops.delete(watch);
             return { ok, failed, longestGapMs: Math.max(longestGapMs, failed ? Date.now() - lastOk : 0) };
         },
     };
+    e2e.loops.add(watch);
+    return watch;
+}
+
+export interface LanWatch {
+    stop(): Promise<{ ok: number; failed: number; longestGapMs: number }>;
 }
 
 /** headscale's /health through the VPS (nginx, then the tunnel), from the device. */

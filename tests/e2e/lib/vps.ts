@@ -10,7 +10,7 @@ import { turnserverConfPath } from "../../../components/vps/coturn";
 import { firewallPath } from "../../../components/vps/firewall";
 import { nginxLimitsPath, tunnelLimitsPath } from "../../../components/vps/limits";
 import { nginxSitePath, providedTlsFiles } from "../../../components/vps/nginx";
-import { authorizedKeysPath, sshdDropInPath } from "../../../components/vps/sshd";
+import { authorizedKeysPath, sshdDropInPath, tunnelSessionPath } from "../../../components/vps/sshd";
 import { repoRoot } from "../../helpers/stack";
 import { E2e, hostname } from "../context";
 import { exec, mustExec, Result } from "../exec";
@@ -19,7 +19,7 @@ import { stateResources } from "./stack";
 
 /** The files the program's VPS steps install. */
 export const stepPaths = [authorizedKeysPath, sshdDropInPath, backupAuthorizedKeysPath, backupSshdDropInPath, nginxSitePath, turnserverConfPath, firewallPath,
-    providedTlsFiles(hostname).certificate, providedTlsFiles(hostname).privateKey, nginxLimitsPath, tunnelLimitsPath, "/etc/nginx/nginx.conf"];
+    providedTlsFiles(hostname).certificate, providedTlsFiles(hostname).privateKey, nginxLimitsPath, tunnelLimitsPath, tunnelSessionPath, "/etc/nginx/nginx.conf"];
 
 /** sha256 of every file a step would install (or "absent"), the tunnel user, the firewall table, and each service's main PID and start. */
 export async function vpsState(e2e: E2e, files: readonly string[] = stepPaths): Promise<Record<string, string>> {

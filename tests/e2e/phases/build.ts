@@ -11,6 +11,7 @@ import { it } from "node:test";
 import { parse } from "shell-quote";
 import { parseNodeRoutes } from "../../../components/keys/headscaleOutput";
 import { tunnelUser } from "../../../components/router/tunnel";
+import { tunnelSessionPath } from "../../../components/vps/sshd";
 import { placeholderKeypair } from "../../../plan/placeholderKeys";
 import { waitUntil } from "../../helpers/netns";
 import { repoRoot } from "../../helpers/stack";
@@ -251,9 +252,14 @@ export function buildPhase(e2e: E2e): void {
         const known = path.join(e2e.run, "tunnel_known_hosts");
         fs.writeFileSync(known, Buffer.from(secret.known_hosts, "base64"));
         const ssh = (...args: string[]) => exec(e2e.world.home, "ssh", ["-i", key, "-o", `UserKnownHostsFile=${known}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", ...args], { timeoutMs: 30_000 });
+        const passwd = await e2e.vm.ssh(`getent passwd ${tunnelUser}`);
+        assert.match(passwd.stdout.trim(), new RegExp(`:${tunnelSessionPath}$`), "the tunnel user's login shell is tunnel-session");
         const command = await ssh(`${tunnelUser}@${vpsAddress}`, "id");
         assert.notEqual(command.status, 0);
         assert.doesNotMatch(command.stdout, /uid=/);
+        // The session ran tunnel-session, not the command: it ended the connection at the end of its input, and said so.
+        const said = await e2e.vm.ssh("journalctl --no-pager -o cat -t overlay-tunnel --since '-2min'");
+        assert.match(said.stdout, /closed its session: ending its connection, which frees the tunnel port/, said.stdout + said.stderr);
         const shell = await ssh("-tt", `${tunnelUser}@${vpsAddress}`);
         assert.notEqual(shell.status, 0);
         assert.doesNotMatch(shell.stdout, /uid=|\$ |# /);

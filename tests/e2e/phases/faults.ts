@@ -17,7 +17,7 @@ async function connectionSsh(e2e: E2e, routerPodName: string): Promise<string> {
     const { pids } = await containerProcesses(e2e, routerPodName, "tunnel");
     return String(pids.find((pid) => {
         const args = argv(pid);
-        return args[0] === "ssh" && args.includes("-N");
+        return args[0] === "ssh" && args.includes("ControlMaster=auto");
     }) ?? "");
 }
 
