@@ -5,7 +5,7 @@ import { sshFingerprint } from "../config/rules";
 import { ClusterCheck } from "../components/cluster";
 import { HeadscaleServer } from "../components/headscale";
 import { headscalePorts } from "../components/headscale/config";
-import { routerInstances, routerPodSecurity, SubnetRouter } from "../components/router";
+import { anyRouter, routerInstances, routerPodSecurity, SubnetRouter } from "../components/router";
 import { SshKeypair } from "../components/sshKeypair";
 import { backupChroot, backupStoreDir, backupStoreUser } from "../components/vps/backupStore";
 import { formatVersion, imageVersion } from "../config/upgrade";
@@ -106,7 +106,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         storageSize: config.storageSize,
         storageClass: config.storageClass,
         metricsNamespace: config.metricsNamespace,
-        routerSelectors: routers.map((r) => r.selector),
+        routerSelector: anyRouter,
         // The Pod Security level the routers' pods need, privileged or not.
         namespaceLabels: routerPodSecurity,
         backups: {

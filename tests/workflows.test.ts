@@ -81,7 +81,7 @@ describe("GitHub workflows", () => {
         assert.match(summary.run, /GITHUB_STEP_SUMMARY/);
         const onFailure = steps.find((s: { if?: string }) => s.if === "failure()");
         assert.match(onFailure.run, /gh issue create/);
-        assert.deepEqual(w.permissions, { contents: "read", issues: "write" });
+        assert.deepEqual(w.permissions, { contents: "read", issues: "write", actions: "write" });
     });
 
     it("summarise drift on the VPS from pulumi's output: each step, what its check named, and whether the run applied it again", () => {
@@ -217,6 +217,9 @@ describe("the workflows' steps, run as Actions runs them, with pulumi failing", 
         return found;
     };
 
+    /** What the keep-alive step asks of GitHub's API (the gh stand-in records it). */
+    const keepAlive = "api --method PUT repos/someone/overlay/actions/workflows/rotate.yml/enable\n";
+
     it("rotate.yml: a failed pulumi up fails its step, the drift summary is still written, and the issue is opened", () => {
         const { results, gh, summary, kubeconfigMode } = simulate("rotate.yml", "up", 255);
         const up = step(results, /^pulumi up --refresh$/);
@@ -228,18 +231,29 @@ describe("the workflows' steps, run as Actions runs them, with pulumi failing", 
         assert.equal(kubeconfigMode, 0o600);
     });
 
-    it("rotate.yml: a pulumi up that succeeds opens no issue", () => {
+    it("rotate.yml: a pulumi up that succeeds opens no issue, and keeps the schedule on (enables its own workflow again)", () => {
         const { results, gh } = simulate("rotate.yml", "up", 0);
         assert.deepEqual(results.filter((r) => r.ran && r.status !== 0).map((r) => r.name), []);
         assert.equal(step(results, /^Open an issue on failure$/).ran, false);
-        assert.equal(gh, "");
+        assert.equal(gh, keepAlive);
+    });
+
+    it("rotate.yml: the schedule is kept on after a failed run too, and a keep-alive that fails opens the issue", () => {
+        assert.ok(simulate("rotate.yml", "up", 255).gh.split("\n").includes(keepAlive.trim()), "the keep-alive did not run after a failed pulumi up");
+        // gh failing (a token without actions: write gets 403) fails the step; the issue step runs.
+        const { results } = simulate("rotate.yml", "up", 0, (w) => {
+            const s = w.jobs.up.steps.find((x: { name?: string }) => x.name === "Keep the schedule on")!;
+            s.run = `false && ${s.run}`;
+        });
+        assert.notEqual(step(results, /^Keep the schedule on$/).status, 0);
+        assert.ok(step(results, /^Open an issue on failure$/).ran);
     });
 
     it("rotate.yml without its defaults (Actions' bash -e {0}): the same failure passes unseen, as it did (the check is real)", () => {
         const { results, gh } = simulate("rotate.yml", "up", 255, (w) => delete w.defaults);
         assert.equal(step(results, /^pulumi up --refresh$/).status, 0);
         assert.equal(step(results, /^Open an issue on failure$/).ran, false);
-        assert.equal(gh, "");
+        assert.equal(gh, keepAlive);
     });
 
     it("rotate.yml: a router key within 14 days of its expiry fails the run whatever else happened, naming the date, and opens the issue", () => {

@@ -50,14 +50,15 @@ clean_up() {
 }
 
 # --- ssh's stderr, less the line it writes at each refused forward request: every
-# RETRY_SECONDS while another router holds the port (the standby line says it once). Opened
+# RETRY_SECONDS while another router holds the port (the standby line says it once), and
+# less sshd's word that the tunnel user has no home to start its session in. Opened
 # read-write, the pipe never reaches its end between one ssh and the next ---
 relay_ssh_messages() {
     rm -f "$log"
     mkfifo "$log"
     while IFS= read -r line; do
         case $line in
-        *"remote port forwarding failed"*) ;;
+        *"remote port forwarding failed"* | "Could not chdir to home directory"*) ;;
         *) printf '%s\n' "$line" >&2 ;;
         esac
     done <>"$log" &
