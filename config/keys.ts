@@ -32,6 +32,9 @@ const tunnelImageDefault = "docker.io/library/buildpack-deps:trixie-scm@sha256:1
 /** The name of one backup file on the VPS. */
 export const backupNamePattern = /^headscale-\d{8}T\d{6}Z\.tar\.age$/;
 
+/** The most subnet routers a stack may run (routerReplicas). */
+export const maxRouterReplicas = 5;
+
 /** Types that a Pulumi.yaml config declaration accepts. */
 export type PulumiType = "string" | "integer" | "boolean" | "array" | "object";
 
@@ -300,7 +303,7 @@ export const keys = {
         type: "integer",
         description: "How many subnet routers to run, each its own node in headscale advertising the same routes (2 or more for failover). Router 0 is named routerHostname, router i routerHostname-i.",
         default: 1,
-        schema: integer(1, 5),
+        schema: integer(1, maxRouterReplicas),
     },
     routerProbeIntervalSeconds: {
         type: "integer",

@@ -1,11 +1,12 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { StackConfig } from "../config";
+import { maxRouterReplicas } from "../config/keys";
 import { sshFingerprint } from "../config/rules";
 import { ClusterCheck } from "../components/cluster";
 import { HeadscaleServer } from "../components/headscale";
 import { headscalePorts } from "../components/headscale/config";
-import { anyRouter, routerInstances, routerPodSecurity, SubnetRouter } from "../components/router";
+import { routerInstances, routerPodSecurity, SubnetRouter } from "../components/router";
 import { SshKeypair } from "../components/sshKeypair";
 import { backupChroot, backupStoreDir, backupStoreUser } from "../components/vps/backupStore";
 import { formatVersion, imageVersion } from "../config/upgrade";
@@ -106,7 +107,10 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         storageSize: config.storageSize,
         storageClass: config.storageClass,
         metricsNamespace: config.metricsNamespace,
-        routerSelector: anyRouter,
+        // Every router a stack may run, not only today's: the policy stays the same whatever
+        // routerReplicas is, so a router being removed keeps its way to headscale while it
+        // hands the tunnel over (Pulumi updates the policy first and deletes the Deployment last).
+        routerSelectors: routerInstances(config.routerHostname, maxRouterReplicas).map((r) => r.selector),
         // The Pod Security level the routers' pods need, privileged or not.
         namespaceLabels: routerPodSecurity,
         backups: {

@@ -21,8 +21,8 @@ export interface HeadscaleServerArgs {
     /** Namespace allowed to scrape metrics; "" means none. */
     readonly metricsNamespace: string;
     /** Pod labels of each subnet router, the only clients allowed to reach headscale. */
-    /** The labels of every subnet router's pods: the only pods admitted to headscale's port. */
-    readonly routerSelector: Record<string, string>;
+    /** The labels of each subnet router's pods: the only pods admitted to headscale's port. */
+    readonly routerSelectors: readonly Record<string, string>[];
     /** Namespace labels, e.g. the Pod Security level the router needs. */
     readonly namespaceLabels?: Record<string, string>;
     /** The backups of the data volume, and what must exist before the first one runs. */
@@ -182,7 +182,7 @@ export class HeadscaleServer extends pulumi.ComponentResource {
                 podSelector: { matchLabels: selector },
                 policyTypes: ["Ingress"],
                 ingress: [
-                    { from: [{ podSelector: { matchLabels: args.routerSelector } }], ports: [{ port: headscalePorts.http, protocol: "TCP" }] },
+                    { from: args.routerSelectors.map((s) => ({ podSelector: { matchLabels: s } })), ports: [{ port: headscalePorts.http, protocol: "TCP" }] },
                     ...(args.metricsNamespace
                         ? [{
                             from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": args.metricsNamespace } } }],

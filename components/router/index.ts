@@ -69,13 +69,8 @@ export function routerInstances(hostname: string, replicas: number): RouterInsta
     });
 }
 
-/**
- * Labels that every router's pods carry, whichever router: for spreading them, for the
- * disruption budget, and for headscale's NetworkPolicy, which so stays the same whatever the
- * number of routers. A router being removed keeps its way to headscale until its pod has gone,
- * and with it the sessions it relays while it hands the tunnel over.
- */
-export const anyRouter = componentSelector(component);
+/** Labels that every router's pods carry, whichever router: for spreading them and for the disruption budget. */
+const anyRouter = componentSelector(component);
 
 const credentialsDir = "/etc/tunnel";
 /** The tunnel container's ssh control socket: an emptyDir, as the root filesystem is read-only. */
