@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { tunnelTiming, tunnelUser } from "../components/router/tunnel";
 import { vpsOpenFiles } from "../components/vps/limits";
+import { tunnelSilenceSeconds } from "../components/vps/sshd";
 import { captureOutput, createNetns, Netns, processTree, signalTree, stopChild, waitUntil } from "./helpers/netns";
 import { RouterOptions, startTunnelSshd, TunnelSshd } from "./helpers/sshd";
 import { requireTool } from "./helpers/tools";
@@ -242,7 +243,7 @@ describe("the tunnel endpoint under the real sshd", () => {
             const nft = ns.run("nft", ["-f", "-"], { input: cut });
             assert.equal(nft.status, 0, nft.stderr);
             const cutAt = Date.now();
-            const silence = tunnelTiming.keepaliveSeconds * tunnelTiming.keepaliveCount;
+            const silence = tunnelSilenceSeconds;
             const took = await waitUntil(() => get(tunnelPort) === "backend-b", (silence + 3 * tunnelTiming.retrySeconds + 10) * 1000, 250);
             const seconds = (Date.now() - cutAt) / 1000;
             console.log(`# the lost holder's port went to the standby ${seconds.toFixed(1)} s after it was cut off, with a client connecting every 0.25-1.25 s (heartbeat every ${tunnelTiming.keepaliveSeconds} s, ${silence} s of silence allowed)`);
