@@ -40,8 +40,8 @@ export interface KubeNode {
     readonly address: string;
     /** The host PIDs of a container's processes, its first process first (containerStatuses' containerID). */
     containerProcesses(containerId: string): number[];
-    /** The end of each daemon's log, for failure messages. */
-    logs(): string;
+    /** The end of each daemon's log (or of one daemon's), for failure messages. */
+    logs(daemon?: string): string;
     /** Stops every process of the node and its pods, and removes their cgroups. */
     stop(): Promise<void>;
 }
@@ -99,7 +99,7 @@ function tail(file: string): string {
 
 export async function startNode(options: NodeOptions): Promise<KubeNode> {
     const { name, dir, ns, cluster } = options;
-    const programs = Object.fromEntries(["containerd", "containerd-shim-runc-v2", "runc", "ctr", "kubelet", "kube-proxy", "kube-router", "ipset", "iptables", "nsenter", "unshare"]
+    const programs = Object.fromEntries(["containerd", "containerd-shim-runc-v2", "runc", "ctr", "kubelet", "kube-proxy", "kube-router", "ipset", "iptables", "iptables-save", "nsenter", "unshare"]
         .map((p) => [p, requireTool(p)]));
     if (!fs.existsSync("/usr/lib/cni/bridge")) throw new Error("the CNI plugins are not installed: apt-get install containernetworking-plugins");
     fs.mkdirSync(dir, { recursive: true });
@@ -127,7 +127,7 @@ export async function startNode(options: NodeOptions): Promise<KubeNode> {
         daemons.push({ name: daemon, child, logFile });
         return child;
     };
-    const logs = () => daemons.map((d) => `--- ${name}: ${d.name} ---\n${tail(d.logFile)}`).join("\n");
+    const logs = (only?: string) => daemons.filter((d) => !only || d.name === only).map((d) => `--- ${name}: ${d.name} ---\n${tail(d.logFile)}`).join("\n");
     const nodeExec = (program: string, args: readonly string[]) => mustExec(undefined, programs.nsenter, inNode(program, args), { timeoutMs: 120_000 });
 
     const stop = async () => {
@@ -221,6 +221,14 @@ export async function startNode(options: NodeOptions): Promise<KubeNode> {
             metricsBindAddress: "127.0.0.1:10249",
         }, null, 2));
         start("kube-proxy", programs["kube-proxy"], [`--config=${file("kube-proxy.json")}`, "--v=1"]);
+        // kube-router's sync writes the whole filter table back (iptables-save, then restore):
+        // started together, it removed a chain kube-proxy had just made, kube-proxy's first sync
+        // failed ("Chain 'KUBE-EXTERNAL-SERVICES' does not exist") and, with no Service changing
+        // on a new Node, no Service rule came there for minutes: pods on it reached no ClusterIP.
+        // As a node brings its policy controller up after its service proxy, it starts once
+        // kube-proxy has written the Services (the API server's own among them).
+        const proxying = await waitUntil(async () => (await nodeExec(programs["iptables-save"], ["-t", "nat"])).stdout.includes("default/kubernetes:https"), 60_000, 250);
+        if (!proxying) throw new Error(`kube-proxy wrote no Service rules on ${name} within 60 s:\n${logs("kube-proxy")}`);
         // As k3s runs it: the firewall (network policy) alone, no routing, no service proxy.
         start("kube-router", programs["kube-router"], [
             "--run-firewall=true", "--run-router=false", "--run-service-proxy=false",

@@ -3,11 +3,13 @@
 // network), then back; a zombie primary (tailscale frozen, its control session open); back to
 // one router, its node and state Secret gone from headscale.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { it } from "node:test";
 import { waitUntil } from "../../helpers/netns";
+import { requireTool } from "../../helpers/tools";
 import { E2e, lanRoute, namespace, node2Name, nodeName, stack } from "../context";
 import {
-    deploymentOf, haRouters, headscaleCli, isolatePod, killContainers, kubectl, pod, primaryRouter, restarts, routeTable, routerDeployments, routerPod, routerPodOf,
+    containerProcesses, deploymentOf, haRouters, headscaleCli, isolatePod, killContainers, kubectl, pod, primaryRouter, restarts, routeTable, routerDeployments, routerPod, routerPodOf,
     signalContainers, tryKubectl, tunnelHolder,
 } from "../lib/cluster";
 import { headscaleThroughVps, untilDeviceReachesLan, watchLan } from "../lib/device";
@@ -74,21 +76,22 @@ export function haPhase(e2e: E2e): void {
         // containers its kubelet starts again reach nothing.
         await isolatePod(e2e, victim.name, true);
         try {
-            await killContainers(e2e, victim.name, ["tailscale", "tunnel"]);
-            const [lanMs, tunnelMs] = await Promise.all([
-                untilDeviceReachesLan(e2e, 90_000),
-                (async () => {
-                    assert.ok(await waitUntil(() => headscaleThroughVps(e2e), 90_000, 250), "headscale did not answer through the VPS again");
-                    return Date.now() - killedAt;
-                })(),
-            ]);
-            e2e.figures.report("failover, the primary (holding the tunnel) lost: the device reached the LAN again after", lanMs / 1000,
-                `headscale answered through the VPS again after ${(tunnelMs / 1000).toFixed(1)} s (goals 30 s and 20 s: the VPS ends a lost holder's connection 15 s after its last heartbeat)`);
-            assert.equal(deploymentOf((await primaryRouter(e2e)) ?? ""), other, "the other router is primary");
-            assert.equal(await tunnelHolder(e2e, [other]), other, "the other router holds the tunnel");
-            assert.ok(tunnelMs <= 25_000, `headscale answered through the VPS again only after ${(tunnelMs / 1000).toFixed(1)} s`);
+            await diagnosed(e2e, async () => {
+                await killContainers(e2e, victim.name, ["tailscale", "tunnel"]);
+                const [lanMs, tunnelMs] = await Promise.all([
+                    untilDeviceReachesLan(e2e, 90_000),
+                    (async () => {
+                        assert.ok(await waitUntil(() => headscaleThroughVps(e2e), 90_000, 250), "headscale did not answer through the VPS again");
+                        return Date.now() - killedAt;
+                    })(),
+                ]);
+                e2e.figures.report("failover, the primary (holding the tunnel) lost: the device reached the LAN again after", lanMs / 1000,
+                    `headscale answered through the VPS again after ${(tunnelMs / 1000).toFixed(1)} s (goals 30 s and 20 s: the VPS ends a lost holder's connection 15 s after its last heartbeat)`);
+                assert.equal(deploymentOf((await primaryRouter(e2e)) ?? ""), other, "the other router is primary");
+                assert.equal(await tunnelHolder(e2e, [other]), other, "the other router holds the tunnel");
+                assert.ok(tunnelMs <= 25_000, `headscale answered through the VPS again only after ${(tunnelMs / 1000).toFixed(1)} s`);
+            });
         } catch (err) {
-            console.log(await tunnelDiagnostics(e2e));
             await isolatePod(e2e, victim.name, false);
             throw err;
         }
@@ -152,11 +155,11 @@ export function haPhase(e2e: E2e): void {
         let r: Awaited<ReturnType<typeof mustPulumi>>;
         let during: Awaited<ReturnType<typeof lan.stop>>;
         try {
-            r = await mustPulumi(e2e.project, ["up", "--stack", stack, "--yes"], { timeoutMs: 600_000 });
-            await untilDeviceReachesLan(e2e, 60_000);
-        } catch (err) {
-            console.log(await tunnelDiagnostics(e2e));
-            throw err;
+            r = await diagnosed(e2e, async () => {
+                const up = await mustPulumi(e2e.project, ["up", "--stack", stack, "--yes"], { timeoutMs: 600_000 });
+                await untilDeviceReachesLan(e2e, 60_000);
+                return up;
+            });
         } finally {
             during = await lan.stop();
         }
@@ -167,8 +170,7 @@ export function haPhase(e2e: E2e): void {
         assert.deepEqual((await routeTable(e2e)).map((n) => n.name).filter((n) => n.startsWith("home-router")), ["home-router"], "no stale node left");
         const secret = await tryKubectl(e2e, [`--namespace=${namespace}`, "get", "secret", "subnet-router-1-state"]);
         assert.notEqual(secret.status, 0, "the second router's state Secret is gone");
-        if (during.failed) console.log(await tunnelDiagnostics(e2e));
-        assert.equal(during.failed, 0, "the device lost the LAN during the scale-down");
+        await diagnosed(e2e, async () => assert.equal(during.failed, 0, "the device lost the LAN during the scale-down"));
         await mustPulumi(e2e.project, ["preview", "--stack", stack, "--expect-no-changes"], { timeoutMs: 300_000 });
         await e2e.home2!.stop();
         e2e.home2 = undefined;
@@ -176,20 +178,68 @@ export function haPhase(e2e: E2e): void {
     });
 }
 
-/** For a failed HA test: each router's tunnel log, what the VPS's sshd and tunnel-session said, and the device's log. */
+/**
+ * For a failed HA test: each router's tunnel log and its reach to headscale (Service and pod),
+ * what the VPS's sshd and tunnel-session said, each Node's service proxy and network-policy
+ * controller (the Service rules written, the pod addresses admitted, the rules that refused,
+ * their logs), and the device's log.
+ */
 async function tunnelDiagnostics(e2e: E2e): Promise<string> {
     const parts: string[] = [];
     for (const d of routerDeployments) {
         try {
             const p = await routerPodOf(e2e, d);
             const log = await tryKubectl(e2e, [`--namespace=${namespace}`, "logs", p.name, "-c", "tunnel", "--timestamps", "--tail=15"]);
-            parts.push(`--- ${d} (${p.name}) tunnel log ---\n${log.stdout}${log.stderr}`);
+            parts.push(`--- ${d} (${p.name} on ${p.node.name}) tunnel log ---\n${log.stdout}${log.stderr}`);
         } catch (err) {
             parts.push(`--- ${d}: ${(err as Error).message}`);
         }
     }
-    const journal = await e2e.vm.ssh("journalctl --no-pager -o short-precise -t overlay-tunnel -t sshd --since '-5min' | tail -n 40", { timeoutMs: 20_000 });
+    const pods = await tryKubectl(e2e, [`--namespace=${namespace}`, "get", "pods", "--output=wide"]);
+    parts.push(`--- the pods ---\n${pods.stdout}${pods.stderr}`);
+    parts.push(await headscaleReachability(e2e));
+    const journal = await e2e.vm.ssh("journalctl --no-pager -o short-precise -t overlay-tunnel -t sshd --since '-5min' | tail -n 25", { timeoutMs: 20_000 });
     parts.push(`--- the VPS's journal (sshd, overlay-tunnel), last 5 minutes ---\n${journal.stdout}${journal.stderr}`);
-    parts.push(`--- the device's tailscaled, last lines ---\n${e2e.device?.log().slice(-3000) ?? ""}`);
+    for (const node of [e2e.home, e2e.home2]) {
+        if (!node) continue;
+        const sets = e2e.netnsOf(node.name).run(requireTool("ipset"), ["save"]);
+        const members = sets.stdout.split("\n").filter((l) => l.startsWith("add ")).join("\n");
+        parts.push(`--- ${node.name}: the ipsets' members ---\n${members}${sets.stderr}`);
+        const rules = e2e.netnsOf(node.name).run(requireTool("iptables-save"), ["-c"]);
+        const serviceRules = rules.stdout.split("\n").filter((l) => l.includes("-A KUBE-SERVICES")).length;
+        const refusing = rules.stdout.split("\n").filter((l) => /-j (REJECT|DROP)/.test(l) && !l.startsWith("[0:0]")).join("\n");
+        parts.push(`--- ${node.name}: ${serviceRules} kube-proxy Service rules; the rules that refused or dropped packets ---\n${refusing}${rules.stderr}`);
+        for (const daemon of ["kube-proxy", "kube-router"]) parts.push(node.logs(daemon).split("\n").slice(-12).join("\n"));
+    }
+    parts.push(`--- the device's tailscaled, last lines ---\n${e2e.device?.log().slice(-1500) ?? ""}`);
     return parts.join("\n");
+}
+
+/** From each router pod's network namespace: headscale's Service and its pod, on the port the tunnel forwards to. */
+async function headscaleReachability(e2e: E2e): Promise<string> {
+    const lines: string[] = ["--- each router pod to headscale ---"];
+    try {
+        const service = (await tryKubectl(e2e, [`--namespace=${namespace}`, "get", "service", "headscale", "--output=jsonpath={.spec.clusterIP}"])).stdout;
+        const podIp = (await pod(e2e, "headscale-0")).status.podIP;
+        for (const d of routerDeployments) {
+            const p = await routerPodOf(e2e, d);
+            const { pids } = await containerProcesses(e2e, p.name, "tunnel");
+            for (const target of [`${service}:8080`, `${podIp}:8080`]) {
+                const r = spawnSync(requireTool("nsenter"), ["-t", String(pids[0]), "-n", requireTool("curl"), "-sS", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", `http://${target}/health`], { encoding: "utf8", timeout: 10_000 });
+                lines.push(`${d} → ${target}: ${r.stdout || "-"} ${r.stderr.trim()}`);
+            }
+        }
+    } catch (err) {
+        lines.push((err as Error).message);
+    }
+    return lines.join("\n");
+}
+
+/** Runs a step of an HA test; if it fails, its error carries tunnelDiagnostics, where a CI log shows it. */
+async function diagnosed<T>(e2e: E2e, step: () => Promise<T>): Promise<T> {
+    try {
+        return await step();
+    } catch (err) {
+        throw new Error(`${(err as Error).message}\n${await tunnelDiagnostics(e2e)}`, { cause: err });
+    }
 }
