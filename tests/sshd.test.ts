@@ -12,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { tunnelTiming, tunnelUser } from "../components/router/tunnel";
 import { vpsOpenFiles } from "../components/vps/limits";
 import { tunnelSilenceSeconds } from "../components/vps/sshd";
-import { captureOutput, createNetns, Netns, processTree, signalTree, stopChild, waitUntil } from "./helpers/netns";
+import { captureOutput, createNetns, dropAddressTable, Netns, processTree, signalTree, stopChild, waitUntil } from "./helpers/netns";
 import { RouterOptions, startTunnelSshd, TunnelSshd } from "./helpers/sshd";
 import { requireTool } from "./helpers/tools";
 
@@ -234,7 +234,7 @@ describe("the tunnel endpoint under the real sshd", () => {
         let b: ReturnType<typeof router> | undefined;
         // Clients retrying through nginx, as every device of a tailnet does when headscale stops answering: bounded, and killed below.
         let clients: ReturnType<Netns["start"]> | undefined;
-        const cut = `table inet lost_router {\n${["input", "output"].map((hook) => `  chain ${hook} {\n    type filter hook ${hook} priority -10;\n    ip saddr ${lost} drop\n    ip daddr ${lost} drop\n  }`).join("\n")}\n}\n`;
+        const cut = dropAddressTable("lost_router", lost, ["input", "output"]);
         try {
             assert.ok(await waitUntil(() => get(tunnelPort) === "backend-ok", 20_000), `router A did not take the port:\n${a.log()}\n${sshdLog().slice(-2000)}`);
             b = router(backendPort + 1, "lost-b.ssh");

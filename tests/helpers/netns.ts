@@ -93,6 +93,15 @@ export function mustRun(ns: Netns, command: string, args: string[], input?: stri
     if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} in ${ns.name}: ${r.stderr}`);
 }
 
+/**
+ * An nftables table that drops every packet from or to an address in the given hooks, ahead of
+ * other rules: a host (or pod) cut off as a lost one is, so that no FIN or RST leaves it.
+ */
+export function dropAddressTable(table: string, address: string, hooks: readonly ("forward" | "input" | "output")[]): string {
+    const chains = hooks.map((hook) => `  chain ${hook} {\n    type filter hook ${hook} priority -10;\n    ip saddr ${address} drop\n    ip daddr ${address} drop\n  }`);
+    return `table inet ${table} {\n${chains.join("\n")}\n}\n`;
+}
+
 /** Collects a child's output for messages. */
 export function captureOutput(child: ChildProcess): () => string {
     let text = "";

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { routerInstances } from "../../../components/router";
-import { mustRun, waitUntil } from "../../helpers/netns";
+import { dropAddressTable, mustRun, waitUntil } from "../../helpers/netns";
 import { requireTool } from "../../helpers/tools";
 import { E2e, lanRoute, namespace } from "../context";
 import { exec, mustExec, Result } from "../exec";
@@ -188,10 +188,7 @@ export async function isolatePod(e2e: E2e, podName: string, isolated: boolean): 
         mustRun(ns, "nft", ["delete", "table", "inet", table]);
         return;
     }
-    const address = p.status.podIP;
-    const chains = ["forward", "input", "output"].map((hook) =>
-        `  chain ${hook} {\n    type filter hook ${hook} priority -10;\n    ip saddr ${address} drop\n    ip daddr ${address} drop\n  }`);
-    mustRun(ns, "nft", ["-f", "-"], `table inet ${table} {\n${chains.join("\n")}\n}\n`);
+    mustRun(ns, "nft", ["-f", "-"], dropAddressTable(table, p.status.podIP, ["forward", "input", "output"]));
 }
 
 /** Kills every process of a pod's containers, and waits until they have gone. */
