@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { it } from "node:test";
+import { headscalePorts } from "../../../components/headscale/config";
 import { waitUntil } from "../../helpers/netns";
 import { requireTool } from "../../helpers/tools";
 import { E2e, lanRoute, namespace, node2Name, nodeName, stack } from "../context";
@@ -224,7 +225,7 @@ async function headscaleReachability(e2e: E2e): Promise<string> {
         for (const d of routerDeployments) {
             const p = await routerPodOf(e2e, d);
             const { pids } = await containerProcesses(e2e, p.name, "tunnel");
-            for (const target of [`${service}:8080`, `${podIp}:8080`]) {
+            for (const target of [`${service}:${headscalePorts.http}`, `${podIp}:${headscalePorts.http}`]) {
                 const r = spawnSync(requireTool("nsenter"), ["-t", String(pids[0]), "-n", requireTool("curl"), "-sS", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", `http://${target}/health`], { encoding: "utf8", timeout: 10_000 });
                 lines.push(`${d} → ${target}: ${r.stdout || "-"} ${r.stderr.trim()}`);
             }
@@ -240,6 +241,8 @@ async function diagnosed<T>(e2e: E2e, step: () => Promise<T>): Promise<T> {
     try {
         return await step();
     } catch (err) {
-        throw new Error(`${(err as Error).message}\n${await tunnelDiagnostics(e2e)}`, { cause: err });
+        // Gathering them can fail too (the VM gone, a pod replaced meanwhile): the test's own error stays first.
+        const diagnostics = await tunnelDiagnostics(e2e).catch((d: Error) => `(the diagnostics could not be gathered: ${d.message})`);
+        throw new Error(`${(err as Error).message}\n${diagnostics}`, { cause: err });
     }
 }
