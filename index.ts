@@ -23,6 +23,8 @@ export = async () => {
         routerKeyNextRotation: home.routerKeyNextRotation,
         /** Per user key: the key, its expiry and the `tailscale up` line for a new device (secret). */
         userKeys: pulumi.secret(home.userKeys),
+        /** Per key kept in a GitHub secret: where, and the id and expiry of the key it holds. */
+        githubSecretKeys: home.githubSecretKeys,
         /** The deployed headscale version: the next `pulumi up` may only move one minor version on. */
         headscaleVersion: home.headscaleVersion,
         /** Where the encrypted backups are: user@host:directory on the VPS. */

@@ -12,6 +12,8 @@ import {
     dnsLabel,
     dnsName,
     flag,
+    githubRepository,
+    githubSecretName,
     integer,
     ipAddress,
     pinnedImage,
@@ -65,8 +67,12 @@ const userKey = z.strictObject(
         reusable: flag().default(false),
         ephemeral: flag().default(false),
         lifetimeDays: integer(1, 3650).default(90),
+        githubSecret: z.strictObject(
+            { repository: githubRepository(), name: githubSecretName() },
+            { error: 'must be {repository: owner/name, name: SECRET}, e.g. {repository: alice/overlay, name: TAILNET_CI_AUTHKEY}' },
+        ).optional(),
     },
-    { error: "must be an object with name, user or tags, reusable, ephemeral and lifetimeDays" },
+    { error: "must be an object with name, user or tags, reusable, ephemeral, lifetimeDays and optionally githubSecret" },
 ).refine((k) => (k.user === undefined) !== (k.tags === undefined || k.tags.length === 0), {
     error: "must name either a user (a personal device key) or tags (a tagged key such as tag:ci), not both and not neither",
 });
@@ -375,7 +381,7 @@ export const keys = {
     userKeys: {
         type: "array",
         items: "object",
-        description: "Extra preauth keys, each {name, user or tags, reusable, ephemeral, lifetimeDays}; e.g. {name: ci, tags: [tag:ci], ephemeral: true}.",
+        description: "Extra preauth keys, each {name, user or tags, reusable, ephemeral, lifetimeDays, githubSecret}; e.g. {name: ci, tags: [tag:ci], ephemeral: true, githubSecret: {repository: alice/overlay, name: TAILNET_CI_AUTHKEY}}: a key with githubSecret is written into that Actions secret by the run that mints it.",
         default: [],
         schema: z.array(userKey, { error: "must be a list of key objects" }),
     },

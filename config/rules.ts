@@ -124,6 +124,18 @@ export const aclTag = () =>
         error: 'must be a tag such as "tag:ci": "tag:" then lower-case letters, digits and "-"',
     });
 
+/** A GitHub repository as owner/name. */
+export const githubRepository = () =>
+    text('a GitHub repository such as "alice/overlay"').regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/, {
+        error: 'must be a GitHub repository as owner/name, such as "alice/overlay"',
+    });
+
+/** A GitHub Actions secret name: letters, digits and "_", not starting with a digit or GITHUB_ (GitHub's rules). */
+export const githubSecretName = () =>
+    text('a secret name such as "TAILNET_CI_AUTHKEY"').regex(/^(?!GITHUB_)[A-Za-z_][A-Za-z0-9_]*$/i, {
+        error: 'must be a GitHub Actions secret name such as "TAILNET_CI_AUTHKEY": letters, digits and "_", not starting with a digit or with GITHUB_',
+    });
+
 /** A Kubernetes CronJob schedule: five cron fields or a macro such as @daily. */
 export const cronSchedule = () => {
     const field = String.raw`[0-9A-Za-z*?/,-]+`;

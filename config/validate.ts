@@ -280,6 +280,17 @@ function crossChecks(project: string, v: Partial<Record<KeyName, unknown>>): Con
                 seen.set(k.name, i);
             }
         });
+        const secrets = new Map<string, number>();
+        c.userKeys.forEach((k, i) => {
+            if (!k.githubSecret) return;
+            const where = `${k.githubSecret.repository.toLowerCase()} ${k.githubSecret.name.toUpperCase()}`;
+            const first = secrets.get(where);
+            if (first !== undefined) {
+                problem("userKeys", `[${i}].githubSecret`, "conflict", `(${k.githubSecret.name} of ${k.githubSecret.repository}) is already written by ${ref("userKeys")}[${first}]; one secret holds one key`);
+            } else {
+                secrets.set(where, i);
+            }
+        });
     }
 
     return problems;

@@ -14,7 +14,7 @@ import { VpsEdge } from "../components/vps";
 import { HeadscaleCli } from "../components/keys/cli";
 import { PreauthKey } from "../components/keys/preauthKey";
 import { RouteApproval } from "../components/keys/routeApproval";
-import { IssuedKey, UserKeys } from "../components/keys/userKeys";
+import { IssuedKey, StoredKey, UserKeys } from "../components/keys/userKeys";
 import { routerTag } from "../components/headscale/policy";
 import { headscaleName } from "../components/headscale";
 import { rotationWindow, today } from "../config/clock";
@@ -33,6 +33,7 @@ export interface HomeStackOutputs {
     readonly routerKeyExpires: pulumi.Output<string>;
     readonly routerKeyNextRotation: string;
     readonly userKeys: Record<string, IssuedKey>;
+    readonly githubSecretKeys: Record<string, StoredKey>;
     readonly headscaleVersion: string;
     readonly backupStore: string;
     readonly backupRecipient: pulumi.Output<string>;
@@ -171,17 +172,20 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
     }, { ...inCluster, dependsOn: [vps] });
 
     // Once each router is ready (registered), approve exactly its LAN routes.
-    routers.forEach((r, i) => {
+    const approvals = routers.map((r, i) => {
         const name = i === 0 ? "router-routes" : `router-${i}-routes`;
-        new RouteApproval(name, { cli, nodeName: r.nodeName, routes: config.lanRoutes }, { dependsOn: [router.started[i]] });
+        return new RouteApproval(name, { cli, nodeName: r.nodeName, routes: config.lanRoutes }, { dependsOn: [router.started[i]] });
     });
 
     const userKeys = new UserKeys("user-keys", {
         cli,
         keys: config.userKeys,
         loginServer,
-        // A key is renewed each rotation period, or sooner if it lives shorter than that.
-        rotationWindow: (spec) => rotationWindow(date, Math.min(config.routerKeyRotationDays, Math.max(1, spec.lifetimeDays - 1))).start,
+        date,
+        rotationDays: config.routerKeyRotationDays,
+        // A key kept in a GitHub secret is written last: if that fails, the router's key and
+        // routes are already done.
+        storeAfter: [router, ...approvals],
     }, { dependsOn: headscale.ready });
 
     return {
@@ -197,6 +201,7 @@ export function createHomeStack(config: StackConfig): HomeStackOutputs {
         routerKeyExpires: routerKey.expiration,
         routerKeyNextRotation: routerWindow.next,
         userKeys: userKeys.issued,
+        githubSecretKeys: userKeys.stored,
         headscaleVersion: formatVersion(imageVersion(config.headscaleImage)!),
         backupStore: `${backupStoreUser}@${sshHost}:${backupChroot}${backupStoreDir}`,
         backupRecipient: headscale.backups.recipient,

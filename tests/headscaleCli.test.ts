@@ -7,12 +7,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { renderHeadscaleConfig } from "../components/headscale/config";
-import { renderPolicy, routerTag } from "../components/headscale/policy";
+import { routerTag } from "../components/headscale/policy";
 import { approveRoutesCommand, ensureUserCommand, expireKeyCommand, findNodeCommand, HeadscaleCli, mintKeyCommand } from "../components/keys/cli";
 import { parseNodeRoutes, parsePreauthKey, parseUsers } from "../components/keys/headscaleOutput";
 import { waitForNodeScript } from "../components/keys/routeApproval";
 import { captureOutput, createNetns, freePort, Netns, waitUntil } from "./helpers/netns";
+import { writeHeadscaleConfig } from "./helpers/headscaleServer";
 import { toolBin } from "./helpers/tools";
 
 const cli: HeadscaleCli = { kubeconfig: "", context: "", namespace: "overlay", pod: "headscale-0" };
@@ -40,16 +40,7 @@ describe("the key lifecycle against the real headscale", () => {
         ns = createNetns("ovl-hscli");
         ns.addDeadEndRoute();
         httpPort = await freePort();
-        const paths = { config: path.join(dir, "etc"), data: path.join(dir, "lib"), run: path.join(dir, "run") };
-        for (const d of Object.values(paths)) fs.mkdirSync(d, { recursive: true });
-        const config = path.join(paths.config, "config.yaml");
-        fs.writeFileSync(config, renderHeadscaleConfig({
-            hostname: "headscale.example.com", tailnetIpv4Prefix: "100.64.0.0/10", tailnetIpv6Prefix: "fd7a:115c:a1e0::/48",
-            vpsIpv4: "203.0.113.10", vpsIpv6: "", trustedProxies: ["10.42.0.0/16"], logLevel: "info", magicDns: true,
-            dnsBaseDomain: "tailnet.internal", dnsNameservers: [], dnsSplit: {}, haProbe: { intervalSeconds: 10, timeoutSeconds: 5 },
-            paths, listen: { host: "127.0.0.1", ports: { http: httpPort, metrics: httpPort + 1, grpc: httpPort + 2, stun: httpPort + 3 } },
-        }));
-        fs.writeFileSync(path.join(paths.config, "policy.hujson"), renderPolicy({ lanRoutes, extraTags: ["tag:ci"] }));
+        const config = writeHeadscaleConfig(dir, httpPort, { lanRoutes });
         env = { PATH: `${bin}:${process.env.PATH}`, HEADSCALE_CONFIG: config };
         const server = ns.start("headscale", ["serve"], env);
         const log = captureOutput(server);

@@ -40,6 +40,25 @@ describe("the key lifecycle", () => {
             assert.ok(deps(key).includes(urn("headscale-statefulset")), key);
         }
         assert.ok(deps("user-keys-alice-laptop-mint").includes(urn("user-keys-user-alice")), "the user exists before its key");
+        // The key kept in a GitHub secret is stored after the router's key, Secret and routes,
+        // and the key it replaces is expired only after the store.
+        for (const before of ["user-keys-ci-mint", "router-credentials", "router-started", "router-routes-approve"]) assert.ok(deps("user-keys-ci-store").includes(urn(before)), before);
+        assert.ok(deps("user-keys-ci-expiry").includes(urn("user-keys-ci-store")));
+        assert.ok(!deps("user-keys-alice-laptop-expiry").some((d) => d.endsWith("-store")), "a key with no githubSecret is not stored");
+    });
+
+    it("stores the tag:ci key with gh secret set, the key on stdin (secret), the token from the environment", async () => {
+        const run = await evaluateOn(day0);
+        const store = run.inputs("user-keys-ci-store");
+        assert.match(store.create, /^bash --norc --noprofile -c '#!\/usr\/bin\/env bash\n[\s\S]*gh secret set "\$secret" --repo "\$repo" --app actions[\s\S]*' store-github-secret alice\/overlay TAILNET_CI_AUTHKEY$/);
+        assert.doesNotMatch(store.create, /hskey|TAILNET_KEY_WRITER_TOKEN=/);
+        assert.equal(store.stdin, "[secret]", "the key on stdin is a secret input");
+        const stored = await valueOf<Record<string, { repository: string; secret: string; keyId: string; expires: string }>>(run.exports.githubSecretKeys);
+        assert.deepEqual(Object.keys(stored), ["ci"]);
+        assert.equal(stored.ci.repository, "alice/overlay");
+        assert.equal(stored.ci.secret, "TAILNET_CI_AUTHKEY");
+        assert.match(stored.ci.keyId, /^\d+$/);
+        assert.equal(await pulumi.isSecret(pulumi.output(run.exports.githubSecretKeys)), false, "nothing secret: where, which key id, until when");
     });
 
     it("runs the exact headscale commands the design names", async () => {

@@ -65,7 +65,7 @@ describe("npm run plan", () => {
             "router-routes", "router-routes-approve", "router-routes-find-node", "router-serviceaccount", "router-started",
             "tunnel", "tunnel-key",
             "user-keys", "user-keys-alice-laptop", "user-keys-alice-laptop-expiry", "user-keys-alice-laptop-mint",
-            "user-keys-ci", "user-keys-ci-expiry", "user-keys-ci-mint", "user-keys-user-alice",
+            "user-keys-ci", "user-keys-ci-expiry", "user-keys-ci-mint", "user-keys-ci-store", "user-keys-user-alice",
             "vps", "vps-backup-store", "vps-coturn", "vps-firewall", "vps-nginx", "vps-tunnel-endpoint",
             "vps-backup-store-state", "vps-coturn-state", "vps-firewall-state", "vps-nginx-state", "vps-tunnel-endpoint-state",
         ].sort());

@@ -12,6 +12,7 @@ import { repoRoot } from "./helpers/stack";
 import { runJob, shellOf, type Workflow } from "./helpers/workflowRunner";
 
 const dir = path.join(repoRoot, ".github", "workflows");
+type WorkflowStepLike = { name?: string; run?: string; env?: Record<string, string> };
 const read = (name: string) => fs.readFileSync(path.join(dir, name), "utf8");
 let lint: Awaited<ReturnType<typeof createLinter>>;
 
@@ -76,6 +77,10 @@ describe("GitHub workflows", () => {
         assert.ok(!install.with.command, "the run is the workflow's own, to summarise its output");
         const up = steps.find((s: { run?: string }) => /^pulumi up /.test(s.run ?? ""));
         assert.match(up.run, /^pulumi up --stack home --refresh --skip-preview --yes /);
+        // The writer token reaches the one step that stores the tag:ci key, and no other.
+        const withToken = steps.filter((x: WorkflowStepLike) => JSON.stringify(x).includes("TAILNET_KEY_WRITER_TOKEN"));
+        assert.deepEqual(withToken.map((x: WorkflowStepLike) => x.name), ["pulumi up --refresh"]);
+        assert.deepEqual(up.env, { TAILNET_KEY_WRITER_TOKEN: "${{ secrets.TAILNET_KEY_WRITER_TOKEN }}" });
         const summary = steps.find((s: { run?: string }) => /vps-drift-summary\.sh/.test(s.run ?? ""));
         assert.equal(summary.if, "always()", "the summary is written whether the run passed or failed");
         assert.match(summary.run, /GITHUB_STEP_SUMMARY/);
@@ -184,7 +189,10 @@ describe("the workflows' steps, run as Actions runs them, with pulumi failing", 
                 `[ "$1 $2 $5" = "stack output routerKeyExpires" ] && { echo "${routerKeyExpires}"; exit 0; }`,
                 `echo "stand-in pulumi $*"; echo "error: the stand-in pulumi fails" >&2; exit ${pulumiStatus}`,
             ].join("\n"));
-            stub("gh", `printf '%s\\n' "$*" >> "${path.join(dir, "gh-calls")}"`);
+            fs.copyFileSync(path.join(repoRoot, "tests", "helpers", "gh-stand-in.sh"), path.join(stubs, "gh"));
+            fs.chmodSync(path.join(stubs, "gh"), 0o755);
+            // The issue step runs node_modules/.bin/tsx, which npm ci would have installed.
+            fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(workspace, "node_modules"));
             stub("npm", "exit 0");
             const summary = path.join(dir, "step-summary.md");
             const w = YAML.parse(read(name)) as Workflow;
@@ -192,12 +200,13 @@ describe("the workflows' steps, run as Actions runs them, with pulumi failing", 
             const results = runJob(w, job, {
                 cwd: workspace,
                 scriptDir: path.join(dir, "scripts"),
-                env: { PATH: `${stubs}:${process.env.PATH}`, HOME: dir, RUNNER_TEMP: temp, GITHUB_STEP_SUMMARY: summary, GITHUB_REPOSITORY: "someone/overlay" },
+                env: { PATH: `${stubs}:${process.env.PATH}`, HOME: dir, RUNNER_TEMP: temp, GITHUB_STEP_SUMMARY: summary, GITHUB_REPOSITORY: "someone/overlay", GH_STAND_IN: dir },
                 expressions: {
                     "secrets.PULUMI_BACKEND_URL": "file://" + path.join(dir, "state"),
                     "secrets.PULUMI_CONFIG_PASSPHRASE": "stand-in",
                     "secrets.KUBECONFIG": "apiVersion: v1",
                     "secrets.GITHUB_TOKEN": "stand-in",
+                    "secrets.TAILNET_KEY_WRITER_TOKEN": "stand-in",
                     "github.workspace": workspace,
                     "github.server_url": "https://github.com",
                     "github.repository": "someone/overlay",
@@ -206,7 +215,7 @@ describe("the workflows' steps, run as Actions runs them, with pulumi failing", 
                 },
             });
             const read_ = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
-            return { results, gh: read_(path.join(dir, "gh-calls")), summary: read_(summary), kubeconfigMode: fs.statSync(path.join(dir, "kubeconfig")).mode & 0o777 };
+            return { results, gh: read_(path.join(dir, "calls")), issue: read_(path.join(dir, "issues", "1.md")), summary: read_(summary), kubeconfigMode: fs.statSync(path.join(dir, "kubeconfig")).mode & 0o777 };
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
@@ -221,13 +230,14 @@ describe("the workflows' steps, run as Actions runs them, with pulumi failing", 
     const keepAlive = "api --method PUT repos/someone/overlay/actions/workflows/rotate.yml/enable\n";
 
     it("rotate.yml: a failed pulumi up fails its step, the drift summary is still written, and the issue is opened", () => {
-        const { results, gh, summary, kubeconfigMode } = simulate("rotate.yml", "up", 255);
+        const { results, gh, issue, summary, kubeconfigMode } = simulate("rotate.yml", "up", 255);
         const up = step(results, /^pulumi up --refresh$/);
         assert.ok(up.ran && up.status !== 0, `the pulumi up step passed with pulumi failing:\n${up.output}`);
         assert.ok(step(results, /^Say what drifted/).ran);
         assert.match(summary, /No drift on the VPS/);
         assert.ok(step(results, /^Open an issue on failure$/).ran, "the issue step did not run");
-        assert.match(gh, /^issue create --repo someone\/overlay --title Scheduled pulumi up failed \(\d{4}-\d\d-\d\d\) --body .*actions\/runs\/1/m);
+        assert.match(gh, /^issue create --repo someone\/overlay --title Scheduled pulumi up failed \(\d{4}-\d\d-\d\d\) --body-file /m);
+        assert.match(issue, /^The scheduled `pulumi up` failed: https:\/\/github\.com\/someone\/overlay\/actions\/runs\/1$/m);
         assert.equal(kubeconfigMode, 0o600);
     });
 

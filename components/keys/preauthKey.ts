@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { expireKeyCommand, HeadscaleCli, mintKeyCommand } from "./cli";
+import { GithubSecret, storeSecretCommand } from "./githubSecret";
 import { parsePreauthKey } from "./headscaleOutput";
 
 export interface PreauthKeyArgs {
@@ -14,13 +15,20 @@ export interface PreauthKeyArgs {
     readonly lifetimeDays: number;
     /** First day of the current rotation window: a new window mints a new key. */
     readonly rotationWindow: string;
+    /**
+     * Write each new key into this GitHub Actions secret, once `after` is done (the rest of the
+     * rotation); the key it replaces is expired only once it is stored.
+     */
+    readonly store?: { readonly secret: GithubSecret; readonly after: pulumi.Input<pulumi.Resource>[] };
 }
 
 /**
  * A headscale preauth key, minted with the headscale CLI in the running pod. The key is a
  * secret from headscale's stdout onwards: the command logs nothing and its output is secret.
  * A new rotation window mints a new key first; the old one is expired afterwards, when
- * Pulumi deletes what it replaced. `pulumi destroy` expires the key.
+ * Pulumi deletes what it replaced. A key kept in a GitHub secret is written there first: if
+ * that fails, the `pulumi up` fails, the old key stays valid (the secret still holds it), and
+ * the next `pulumi up` tries the store again. `pulumi destroy` expires the key.
  */
 export class PreauthKey extends pulumi.ComponentResource {
     /** The key (secret). */
@@ -48,13 +56,23 @@ export class PreauthKey extends pulumi.ComponentResource {
         this.keyId = pulumi.unsecret(parsed.apply((k) => k.id));
         this.expiration = pulumi.unsecret(parsed.apply((k) => k.expiration));
 
+        // The key on stdin, the token from the environment: neither is in the command line,
+        // and the state keeps the key encrypted, as a secret input.
+        const stored = args.store && new command.local.Command(`${name}-store`, {
+            create: storeSecretCommand(args.store.secret),
+            stdin: this.key,
+            triggers: [this.keyId],
+            logging: "stderr",
+            addPreviousOutputInEnv: false,
+        }, { parent: this, dependsOn: [mint, ...args.store.after] });
+
         // This resource exists for its delete: replaced along with the key, it expires the
-        // old key once the new one is in use; on destroy it expires the last one.
+        // old key once the new one is in use (and stored); on destroy it expires the last one.
         new command.local.Command(`${name}-expiry`, {
             create: "true",
             delete: this.keyId.apply((id) => expireKeyCommand(args.cli, id)),
             triggers: [this.keyId],
-        }, { parent: this });
+        }, { parent: this, dependsOn: stored ? [stored] : [] });
 
         this.registerOutputs({ key: this.key, keyId: this.keyId, expiration: this.expiration });
     }

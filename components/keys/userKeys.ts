@@ -1,6 +1,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { rotationWindow } from "../../config/clock";
 import { ensureUserCommand, HeadscaleCli } from "./cli";
+import { GithubSecret } from "./githubSecret";
 import { parseUsers } from "./headscaleOutput";
 import { PreauthKey } from "./preauthKey";
 
@@ -11,14 +13,19 @@ export interface UserKeySpec {
     readonly reusable: boolean;
     readonly ephemeral: boolean;
     readonly lifetimeDays: number;
+    /** Each new key is written into this Actions secret (for the scheduled workflow's runner). */
+    readonly githubSecret?: GithubSecret;
 }
 
 export interface UserKeysArgs {
     readonly cli: HeadscaleCli;
     readonly keys: readonly UserKeySpec[];
     readonly loginServer: string;
-    /** Window start per key name (see config/clock.ts). */
-    readonly rotationWindow: (spec: UserKeySpec) => string;
+    /** Today (config/clock.ts) and the router key's rotation period. */
+    readonly date: string;
+    readonly rotationDays: number;
+    /** What a key's GitHub secret is written after: the rest of the rotation. */
+    readonly storeAfter?: pulumi.Input<pulumi.Resource>[];
 }
 
 export interface IssuedKey {
@@ -28,12 +35,30 @@ export interface IssuedKey {
     readonly tailscaleUp: pulumi.Output<string>;
 }
 
+/** Where a key is kept for the workflows, and which key is there: nothing secret. */
+export interface StoredKey {
+    readonly repository: string;
+    readonly secret: string;
+    readonly keyId: pulumi.Output<string>;
+    readonly expires: pulumi.Output<string>;
+}
+
+/**
+ * The first day of a user key's rotation window: keys are renewed each rotation period, or
+ * sooner if they live shorter than that (one day before they expire).
+ */
+export function userKeyWindow(date: string, rotationDays: number, spec: UserKeySpec): string {
+    return rotationWindow(date, Math.min(rotationDays, Math.max(1, spec.lifetimeDays - 1))).start;
+}
+
 /**
  * Preauth keys from config, for people's devices (a user, created if missing) or for tagged
  * machines such as CI runners. Users are never deleted: that would take their devices along.
  */
 export class UserKeys extends pulumi.ComponentResource {
     public readonly issued: Record<string, IssuedKey> = {};
+    /** Per key with a githubSecret: the key that secret holds once this run has succeeded. */
+    public readonly stored: Record<string, StoredKey> = {};
 
     constructor(name: string, args: UserKeysArgs, opts?: pulumi.ComponentResourceOptions) {
         super("overlay:components:UserKeys", name, {}, opts);
@@ -58,8 +83,12 @@ export class UserKeys extends pulumi.ComponentResource {
                 reusable: spec.reusable,
                 ephemeral: spec.ephemeral,
                 lifetimeDays: spec.lifetimeDays,
-                rotationWindow: args.rotationWindow(spec),
+                rotationWindow: userKeyWindow(args.date, args.rotationDays, spec),
+                ...(spec.githubSecret ? { store: { secret: spec.githubSecret, after: args.storeAfter ?? [] } } : {}),
             }, { parent: this, dependsOn: opts?.dependsOn });
+            if (spec.githubSecret) {
+                this.stored[spec.name] = { repository: spec.githubSecret.repository, secret: spec.githubSecret.name, keyId: key.keyId, expires: key.expiration };
+            }
             this.issued[spec.name] = {
                 key: key.key,
                 expiration: key.expiration,

@@ -25,6 +25,8 @@ export interface PulumiProject {
     stackFile(stack: string): string;
     /** Sets a variable for every later run (a date that has moved on stays moved on). */
     setEnv(name: string, value: string): void;
+    /** The environment each run gets (PATH, backend, passphrase, plugins), for running pulumi another way. */
+    environment(): NodeJS.ProcessEnv;
 }
 
 export interface PulumiProjectOptions {
@@ -80,6 +82,7 @@ export function pulumiProject(options: PulumiProjectOptions): PulumiProject {
         setEnv: (name, value) => {
             env[name] = value;
         },
+        environment: () => ({ ...env }),
         run: (args, runOptions = {}) => exec(options.ns, "pulumi", [...args, "--non-interactive", "--color=never"], {
             cwd: dir,
             env: { ...env, ...runOptions.env },
