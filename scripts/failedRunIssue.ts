@@ -20,11 +20,13 @@ export function failedRunIssue(runUrl: string, log: string, outputs: Record<stri
     const lines = [`The scheduled \`pulumi up\` failed: ${runUrl}`, ""];
     const routerExpires = typeof outputs.routerKeyExpires === "string" ? outputs.routerKeyExpires : "";
     lines.push(routerExpires
-        ? `Until a run succeeds, no key is renewed. The router key expires on ${when(routerExpires)} (stack output \`routerKeyExpires\`).`
-        : "Until a run succeeds, no key is renewed. The stack output `routerKeyExpires` could not be read.");
+        ? `The router key expires on ${when(routerExpires)}, or later if this run renewed it before it failed (stack output \`routerKeyExpires\`).`
+        : "The stack output `routerKeyExpires` could not be read.");
 
-    // The store's line, wherever pulumi's output puts it (as the command's stderr, in the error).
-    const notStored = [...new Set(log.split("\n").filter((l) => l.includes(notStoredMarker)).map((l) => l.slice(l.indexOf(notStoredMarker)).trim()))];
+    // The store's line, wherever pulumi's output puts it (as the command's stderr, in the
+    // error), with a real secret and repository: the error also quotes the script's source.
+    const storeLine = new RegExp(`${notStoredMarker} in the secret [A-Za-z_][A-Za-z0-9_]* of [A-Za-z0-9-]+/[A-Za-z0-9._-]+: [^"\\\\]*$`);
+    const notStored = [...new Set(log.split("\n").map((l) => l.slice(Math.max(0, l.indexOf(notStoredMarker))).trim()).filter((l) => storeLine.test(l)))];
     if (notStored.length === 0) return `${lines.join("\n")}\n`;
 
     const stored = Object.values((outputs.githubSecretKeys ?? {}) as Record<string, StoredKeyOutput>);

@@ -79,23 +79,26 @@ describe("the issue a failed scheduled run opens", () => {
         assert.equal(failedRunIssue("https://github.com/alice/overlay/actions/runs/9", "error: something else\n", outputs), [
             "The scheduled `pulumi up` failed: https://github.com/alice/overlay/actions/runs/9",
             "",
-            "Until a run succeeds, no key is renewed. The router key expires on 2027-04-02 04:17 UTC (stack output `routerKeyExpires`).",
+            "The router key expires on 2027-04-02 04:17 UTC, or later if this run renewed it before it failed (stack output `routerKeyExpires`).",
             "",
         ].join("\n"));
     });
 
     it("when a key was not stored: which key the secret still holds, until when, and exactly what to do by then", () => {
-        // pulumi prints the command's stderr indented, and again in the error.
-        const log = `    ${storeLine}\n  error: exit status 1: ${storeLine}\n`;
+        // pulumi prints the command's stderr indented, and again in the error, which also quotes
+        // the command: the script's source, with the marker in its printf.
+        const quoted = `  error: running "bash --norc --noprofile -c '... printf '\\''${notStoredMarker} in the secret %s of %s: %s\\n'\\'' \\"$secret\\" ...' store-github-secret alice/overlay TAILNET_CI_AUTHKEY":`;
+        const log = `    ${storeLine}\n${quoted}\n  error: exit status 1: ${storeLine}\n`;
         const body = failedRunIssue("https://github.com/alice/overlay/actions/runs/9", log, outputs);
         assert.equal(body.split(storeLine).length - 1, 1, "the store's line, once");
+        assert.equal(body.split(notStoredMarker).length - 1, 1, "not the quoted script");
         assert.match(body, /The secret `TAILNET_CI_AUTHKEY` of alice\/overlay still holds key 12, which expires on 2027-03-03 04:17 UTC\./);
         assert.match(body, /\*\*To do, before 2027-03-03:\*\* create a fine-grained personal access token with access to alice\/overlay only and one permission, "Secrets: Read and write", and save it as the repository secret `TAILNET_KEY_WRITER_TOKEN`/);
         assert.doesNotMatch(body, /hskey|\[secret\]/);
     });
 
     it("when the stack never stored a key there, says so instead of a date", () => {
-        const body = failedRunIssue("u", storeLine, { routerKeyExpires: outputs.routerKeyExpires });
+        const body = failedRunIssue("u", `${storeLine.replace("(…)", "(a fine-grained token)")}`, { routerKeyExpires: outputs.routerKeyExpires });
         assert.match(body, /The stack has not stored a key in the secret `TAILNET_CI_AUTHKEY` of alice\/overlay yet\./);
         assert.match(body, /\*\*To do:\*\* create a fine-grained/);
     });

@@ -36,6 +36,12 @@ export class PreauthKey extends pulumi.ComponentResource {
     public readonly keyId: pulumi.Output<string>;
     /** ISO 8601 expiry. */
     public readonly expiration: pulumi.Output<string>;
+    /**
+     * With `store`: the id and expiry of this key once it is stored. They never resolve in a
+     * run whose store failed, so such a run leaves the stack outputs that name them as the
+     * last completed run wrote them: the key the secret still holds.
+     */
+    public readonly stored?: { readonly keyId: pulumi.Output<string>; readonly expiration: pulumi.Output<string> };
 
     constructor(name: string, args: PreauthKeyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("overlay:components:PreauthKey", name, {}, opts);
@@ -65,6 +71,13 @@ export class PreauthKey extends pulumi.ComponentResource {
             logging: "stderr",
             addPreviousOutputInEnv: false,
         }, { parent: this, dependsOn: [mint, ...args.store.after] });
+
+        if (stored) {
+            this.stored = {
+                keyId: pulumi.all([stored.stdout, this.keyId]).apply(([, id]) => id),
+                expiration: pulumi.all([stored.stdout, this.expiration]).apply(([, expiration]) => expiration),
+            };
+        }
 
         // This resource exists for its delete: replaced along with the key, it expires the
         // old key once the new one is in use (and stored); on destroy it expires the last one.

@@ -57,7 +57,7 @@ export function userKeyWindow(date: string, rotationDays: number, spec: UserKeyS
  */
 export class UserKeys extends pulumi.ComponentResource {
     public readonly issued: Record<string, IssuedKey> = {};
-    /** Per key with a githubSecret: the key that secret holds once this run has succeeded. */
+    /** Per key with a githubSecret: the key that secret holds (resolved only once it is stored). */
     public readonly stored: Record<string, StoredKey> = {};
 
     constructor(name: string, args: UserKeysArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -86,8 +86,8 @@ export class UserKeys extends pulumi.ComponentResource {
                 rotationWindow: userKeyWindow(args.date, args.rotationDays, spec),
                 ...(spec.githubSecret ? { store: { secret: spec.githubSecret, after: args.storeAfter ?? [] } } : {}),
             }, { parent: this, dependsOn: opts?.dependsOn });
-            if (spec.githubSecret) {
-                this.stored[spec.name] = { repository: spec.githubSecret.repository, secret: spec.githubSecret.name, keyId: key.keyId, expires: key.expiration };
+            if (spec.githubSecret && key.stored) {
+                this.stored[spec.name] = { repository: spec.githubSecret.repository, secret: spec.githubSecret.name, keyId: key.stored.keyId, expires: key.stored.expiration };
             }
             this.issued[spec.name] = {
                 key: key.key,

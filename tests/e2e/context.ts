@@ -34,7 +34,7 @@ export const servicePort = 8000;
 export const lanRoute = "192.168.1.0/24";
 export const lanUrl = `http://${lanServiceAddress}:${servicePort}/`;
 /** The whole run's bound: the watchdog stops everything after it (OVERLAY_E2E_MINUTES on a slower machine). */
-export const boundMs = Number(process.env.OVERLAY_E2E_MINUTES ?? 25) * 60_000;
+export const boundMs = Number(process.env.OVERLAY_E2E_MINUTES ?? 30) * 60_000;
 
 /** The VPS's ports: the allow-listed ones, and some the firewall must close (a test listener, coturn's TCP port, the tunnel port). */
 export const allowedPorts = ["tcp/22", "tcp/80", "tcp/443", "udp/3478"];

@@ -5,7 +5,7 @@
 // advertised subnet; a roaming device in its own namespace joins with a key the program
 // minted. Bad input first, then the stack is built, checked, faulted, drifted, rotated, backed
 // up and restored, doubled, exported and destroyed: one phase per module (phases/), one
-// context (context.ts) set up and torn down here. Bounded: 25 minutes in all.
+// context (context.ts) set up and torn down here. Bounded: 30 minutes in all.
 import { after, before, describe } from "node:test";
 import { boundMs, E2e } from "./context";
 import { backupsPhase } from "./phases/backups";
