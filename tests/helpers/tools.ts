@@ -32,3 +32,9 @@ export function toolBin(dir: string, tools: readonly string[]): string {
     fs.chmodSync(kubectl, 0o755);
     return dir;
 }
+
+/** Puts the gh stand-in (gh-stand-in.sh: GitHub's API boundary) into `dir` as `gh`. */
+export function installGhStandIn(dir: string): void {
+    fs.copyFileSync(path.join(__dirname, "gh-stand-in.sh"), path.join(dir, "gh"));
+    fs.chmodSync(path.join(dir, "gh"), 0o755);
+}
