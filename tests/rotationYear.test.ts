@@ -25,7 +25,7 @@ import { writeHeadscaleConfig } from "./helpers/headscaleServer";
 import { createNetns, freePort, Netns, stopChild, waitUntil } from "./helpers/netns";
 import { repoRoot } from "./helpers/stack";
 import { installGhStandIn, toolBin } from "./helpers/tools";
-import { runJob, StepResult, Workflow, WorkflowStep } from "./helpers/workflowRunner";
+import { expand, runJob, StepResult, Workflow, WorkflowStep } from "./helpers/workflowRunner";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "overlay-year-"));
 const bin = path.join(dir, "bin");
@@ -92,11 +92,8 @@ function joinTailnet(socket: string, runId: string) {
     return (step: WorkflowStep) => {
         if (!step.uses?.startsWith("tailscale/github-action@")) return undefined;
         const values: Record<string, string> = { [`secrets.${secretName}`]: read(secretFile), "env.HEADSCALE_URL": loginServer, "github.run_id": runId };
-        const expand = (text: unknown) => String(text).replace(/\$\{\{\s*(.+?)\s*\}\}/g, (_, e: string) => {
-            if (!(e in values)) throw new Error(`the join stand-in has no value for ${e}`);
-            return values[e];
-        });
-        const r = tailscaleUp(socket, expand(step.with?.authkey), expand(step.with?.hostname), expand(step.with?.args).split(/\s+/).filter(Boolean));
+        const input = (name: string) => expand(String(step.with?.[name] ?? ""), values);
+        const r = tailscaleUp(socket, input("authkey"), input("hostname"), input("args").split(/\s+/).filter(Boolean));
         return { status: r.status ?? 1, output: `${r.stdout}${r.stderr}` };
     };
 }

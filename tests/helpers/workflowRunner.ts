@@ -55,7 +55,8 @@ export function shellCommand(shell: string, file: string): string[] {
     }
 }
 
-function expand(value: string, expressions: Record<string, string>): string {
+/** A text with its `${{ … }}` expressions replaced from the table; one not in it is an error. */
+export function expand(value: string, expressions: Record<string, string>): string {
     return value.replace(/\$\{\{\s*(.+?)\s*\}\}/g, (_, expr: string) => {
         if (!(expr in expressions)) throw new Error(`no value for the expression ${expr}`);
         return expressions[expr];
